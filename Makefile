@@ -1,0 +1,88 @@
+# muxlab - one echo-server core, one object per I/O model.
+#
+#   make                 build bin/echo-<backend> for every backend, and bin/loadgen
+#   make SAN=asan        the same under AddressSanitizer + UBSan, into bin/asan/
+#   make SAN=tsan        the same under ThreadSanitizer, into bin/tsan/
+#   make CC=clang        any compiler; warnings are errors with every one
+#   make test            build, then run the black-box suites (tests/run)
+#   make bench           the benchmark harness
+#   make V=1             show the commands
+
+BACKENDS := blocking spin select poll epoll threads fork
+
+CC      ?= cc
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -MMD -MP
+LDLIBS  += -pthread -lm
+
+SAN ?=
+ifeq ($(SAN),)
+  BIN   := bin
+  BUILD := build
+else ifeq ($(SAN),asan)
+  BIN   := bin/asan
+  BUILD := build/asan
+  CFLAGS  += -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+  LDFLAGS += -fsanitize=address,undefined
+else ifeq ($(SAN),tsan)
+  BIN   := bin/tsan
+  BUILD := build/tsan
+  CFLAGS  += -fsanitize=thread -fno-omit-frame-pointer
+  LDFLAGS += -fsanitize=thread
+else
+  $(error SAN must be asan or tsan, not '$(SAN)')
+endif
+
+ECHO_BINS    := $(BACKENDS:%=$(BIN)/echo-%)
+LOADGEN_SRCS := $(wildcard bench/loadgen/*.c)
+LOADGEN_OBJS := $(LOADGEN_SRCS:%.c=$(BUILD)/%.o)
+LOADGEN_BIN  := $(if $(LOADGEN_SRCS),$(BIN)/loadgen)
+# Small single-file helpers for benchmarks and tests (bench/tools/NAME.c -> bin/NAME).
+TOOL_BINS    := $(patsubst bench/tools/%.c,$(BIN)/%,$(wildcard bench/tools/*.c))
+
+ifeq ($(V),1)
+  Q :=
+else
+  Q := @
+endif
+
+all: $(ECHO_BINS) $(LOADGEN_BIN) $(TOOL_BINS)
+
+# The link-time choice of I/O model: the core plus exactly one backend.
+$(BIN)/echo-%: $(BUILD)/backends/core.o $(BUILD)/backends/%.o
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BIN)/loadgen: $(LOADGEN_OBJS)
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BIN)/%: $(BUILD)/bench/tools/%.o
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  CC      $@")
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+# The suites run the binaries of the plain build and of both sanitizer builds.
+test:
+	$(MAKE) all
+	$(MAKE) all SAN=asan
+	$(MAKE) all SAN=tsan
+	tests/run
+
+bench: all
+	@bench/run
+
+clean:
+	rm -rf bin build
+
+.PHONY: all test bench clean
+.SECONDARY:
+
+-include $(wildcard $(BUILD)/backends/*.d $(BUILD)/bench/loadgen/*.d $(BUILD)/bench/tools/*.d)

@@ -1,0 +1,583 @@
+/* core.c - the echo server minus its I/O model: options, the listening
+ * socket, signals, counters, and the echo logic for both kinds of backend.
+ * See core.h for how a backend plugs in. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <arpa/inet.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core.h"
+
+#define DEFAULT_HOST     "127.0.0.1"
+#define DEFAULT_PORT     7007
+#define DEFAULT_BACKLOG  1024
+#define DEFAULT_BUFSIZE  16384
+#define MAX_BUFSIZE      (16 * 1024 * 1024)
+#define ACCEPT_RETRY_MS  100   /* out of fds: how long blocking models wait */
+#define ACCEPT_BATCH     64    /* accepts per wakeup of an event loop */
+#define ADDR_TEXT_BYTES  (INET6_ADDRSTRLEN + 16 + sizeof(((struct sockaddr_un *)0)->sun_path))
+
+struct options opt = {
+	.host = DEFAULT_HOST,
+	.port = DEFAULT_PORT,
+	.backlog = DEFAULT_BACKLOG,
+	.bufsize = DEFAULT_BUFSIZE,
+};
+volatile sig_atomic_t stop_requested;
+int fd_capacity;
+
+/* Counters live in a shared mapping so that fork's children add to the
+ * parent's totals; atomics because threads add to them concurrently. */
+static struct stats {
+	atomic_long accepted;
+	atomic_long refused;
+	atomic_long live;
+	atomic_ullong echoed;
+} *stats;
+
+/* ---- Messages ---- */
+
+static void vsay(const char *fmt, va_list ap)
+{
+	char line[512];
+
+	vsnprintf(line, sizeof line, fmt, ap);
+	fprintf(stderr, "echo-%s: %s\n", backend_name, line);
+}
+
+void die(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsay(fmt, ap);
+	va_end(ap);
+	exit(1);
+}
+
+static void __attribute__((format(printf, 1, 2), noreturn))
+usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsay(fmt, ap);
+	va_end(ap);
+	exit(2);
+}
+
+void note(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (opt.quiet)
+		return;
+	va_start(ap, fmt);
+	vsay(fmt, ap);
+	va_end(ap);
+}
+
+void *xcalloc(size_t count, size_t size)
+{
+	void *p = calloc(count, size);
+
+	if (!p)
+		die("out of memory (%zu x %zu bytes)", count, size);
+	return p;
+}
+
+/* ---- Options ---- */
+
+static void usage(void)
+{
+	printf("usage: echo-%s [options]\n"
+	       "An echo server: every byte a client sends comes back, in order.\n"
+	       "I/O model: %s (the binary is the choice; see backends/%s.c).\n"
+	       "\n"
+	       "  --host ADDR       address to listen on, IPv4 or IPv6 (default %s)\n"
+	       "  --port N          TCP port, 0 picks a free one (default %d)\n"
+	       "  --unix PATH       listen on a Unix stream socket at PATH instead\n"
+	       "  --backlog N       listen() queue length, 1-65535 (default %d)\n"
+	       "  --max-conns N     close connections beyond N live ones at once,\n"
+	       "                    counting them as refused; 0 = no limit (default 0)\n"
+	       "  --bufsize BYTES   bytes read per call and per connection,\n"
+	       "                    1-%d (default %d)\n"
+	       "  --port-file FILE  write the port number to FILE when ready\n"
+	       "  --quiet           no notices on stderr\n"
+	       "  --help            this text\n"
+	       "\n"
+	       "When ready it prints one line: 'echo-%s listening on ADDR:PORT'.\n"
+	       "SIGINT or SIGTERM stops it; it then prints one summary line\n"
+	       "(connections accepted and refused, bytes echoed) and exits 0.\n"
+	       "Exit status: 0 stopped by signal, 1 runtime error, 2 bad usage.\n",
+	       backend_name, backend_name, backend_name, DEFAULT_HOST,
+	       DEFAULT_PORT, DEFAULT_BACKLOG, MAX_BUFSIZE, DEFAULT_BUFSIZE,
+	       backend_name);
+}
+
+static long parse_number(const char *name, const char *text, long min, long max)
+{
+	char *end;
+	long value;
+
+	errno = 0;
+	value = strtol(text, &end, 10);
+	if (errno || end == text || *end || value < min || value > max)
+		usage_error("--%s: '%s' is not a number from %ld to %ld",
+			    name, text, min, max);
+	return value;
+}
+
+static void parse_options(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "host", required_argument, NULL, 'h' },
+		{ "port", required_argument, NULL, 'p' },
+		{ "unix", required_argument, NULL, 'u' },
+		{ "backlog", required_argument, NULL, 'b' },
+		{ "max-conns", required_argument, NULL, 'm' },
+		{ "bufsize", required_argument, NULL, 's' },
+		{ "port-file", required_argument, NULL, 'f' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'H' },
+		{ 0 }
+	};
+	bool inet_given = false;
+	int c;
+
+	opterr = 0;  /* we print our own one-line errors */
+	while ((c = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'h': opt.host = optarg; inet_given = true; break;
+		case 'p': opt.port = parse_number("port", optarg, 0, 65535);
+			  inet_given = true; break;
+		case 'u': opt.unix_path = optarg; break;
+		case 'b': opt.backlog = parse_number("backlog", optarg, 1, 65535); break;
+		case 'm': opt.max_conns = parse_number("max-conns", optarg, 0, 10000000); break;
+		case 's': opt.bufsize = parse_number("bufsize", optarg, 1, MAX_BUFSIZE); break;
+		case 'f': opt.port_file = optarg; break;
+		case 'q': opt.quiet = true; break;
+		case 'H': usage(); exit(0);
+		case ':': usage_error("%s needs a value (see --help)", argv[optind - 1]);
+		default:  usage_error("unknown option '%s' (see --help)", argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		usage_error("unexpected argument '%s' (see --help)", argv[optind]);
+	if (opt.unix_path && inet_given)
+		usage_error("--unix cannot be combined with --host or --port");
+	if (opt.unix_path && (!*opt.unix_path ||
+	    strlen(opt.unix_path) >= sizeof(((struct sockaddr_un *)0)->sun_path)))
+		usage_error("--unix: path must be 1 to %zu bytes long",
+			    sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
+}
+
+/* ---- Process-wide setup ---- */
+
+static void on_stop_signal(int sig)
+{
+	(void)sig;
+	stop_requested = 1;
+}
+
+static void signals_init(void)
+{
+	struct sigaction sa = { .sa_handler = on_stop_signal };  /* no SA_RESTART */
+
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	/* A client that vanished makes write() fail with EPIPE; without this
+	 * the default action of SIGPIPE would kill the whole server. */
+	signal(SIGPIPE, SIG_IGN);
+}
+
+void block_stop_signals(sigset_t *before)
+{
+	sigset_t stop;
+
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGINT);
+	sigaddset(&stop, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &stop, before);
+}
+
+static void stats_init(void)
+{
+	struct rlimit rl;
+
+	stats = mmap(NULL, sizeof *stats, PROT_READ | PROT_WRITE,
+		     MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (stats == MAP_FAILED)
+		die("mmap: %s", strerror(errno));
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur > 1 << 20)
+		rl.rlim_cur = 1 << 20;
+	fd_capacity = (int)rl.rlim_cur;
+}
+
+/* ---- The listening socket ---- */
+
+static void format_address(const struct sockaddr_storage *ss, char *out, size_t size)
+{
+	char host[INET6_ADDRSTRLEN];
+
+	if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
+		inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
+		snprintf(out, size, "[%s]:%d", host, ntohs(a->sin6_port));
+	} else {
+		const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
+		inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);
+		snprintf(out, size, "%s:%d", host, ntohs(a->sin_port));
+	}
+}
+
+static int listen_unix(char *addr_text, size_t size)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		die("socket: %s", strerror(errno));
+	strcpy(sun.sun_path, opt.unix_path);  /* length checked in parse_options */
+	if (bind(fd, (struct sockaddr *)&sun, sizeof sun) < 0) {
+		opt.unix_path = NULL;  /* not ours: do not unlink it at exit */
+		die("bind unix:%s: %s", sun.sun_path, strerror(errno));
+	}
+	snprintf(addr_text, size, "unix:%s", sun.sun_path);
+	return fd;
+}
+
+static int listen_inet(char *addr_text, size_t size)
+{
+	struct addrinfo hints = {
+		.ai_family = AF_UNSPEC,
+		.ai_socktype = SOCK_STREAM,
+		.ai_flags = AI_PASSIVE | AI_NUMERICSERV,
+	};
+	struct sockaddr_storage bound;
+	socklen_t len = sizeof bound;
+	struct addrinfo *ai;
+	char port[16];
+	int fd, one = 1, err;
+
+	snprintf(port, sizeof port, "%d", opt.port);
+	err = getaddrinfo(opt.host, port, &hints, &ai);
+	if (err)
+		usage_error("--host %s: %s", opt.host, gai_strerror(err));
+	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		die("socket: %s", strerror(errno));
+	/* Lets a restarted server bind while old connections sit in TIME_WAIT. */
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0)
+		die("bind %s port %d: %s", opt.host, opt.port, strerror(errno));
+	freeaddrinfo(ai);
+	getsockname(fd, (struct sockaddr *)&bound, &len);
+	format_address(&bound, addr_text, size);
+	opt.port = ntohs(bound.ss_family == AF_INET6 ?
+			 ((struct sockaddr_in6 *)&bound)->sin6_port :
+			 ((struct sockaddr_in *)&bound)->sin_port);
+	return fd;
+}
+
+static int listen_socket(char *addr_text, size_t size)
+{
+	int fd = opt.unix_path ? listen_unix(addr_text, size)
+			       : listen_inet(addr_text, size);
+
+	if (listen(fd, opt.backlog) < 0)
+		die("listen: %s", strerror(errno));
+	return fd;
+}
+
+static void announce(const char *addr_text)
+{
+	if (opt.port_file) {
+		FILE *f = fopen(opt.port_file, "w");
+		if (!f || fprintf(f, "%d\n", opt.port) < 0 || fclose(f) != 0)
+			die("--port-file %s: %s", opt.port_file, strerror(errno));
+	}
+	printf("echo-%s listening on %s\n", backend_name, addr_text);
+	fflush(stdout);
+}
+
+/* ---- Connections: admission and counting ---- */
+
+/* A new client may stay, or is closed at once and counted as refused. */
+static bool conn_admit(int fd, int fd_limit, const char *fd_limit_why)
+{
+	int one = 1;
+
+	if (fd_limit && fd >= fd_limit) {
+		note("refused fd %d: %s (%d)", fd, fd_limit_why, fd_limit);
+		goto refuse;
+	}
+	if (opt.max_conns && atomic_load(&stats->live) >= opt.max_conns) {
+		note("refused a connection: --max-conns %ld reached", opt.max_conns);
+		goto refuse;
+	}
+	atomic_fetch_add(&stats->live, 1);
+	atomic_fetch_add(&stats->accepted, 1);
+	/* Echo each small message at once instead of waiting (Nagle) for the
+	 * ACK of the previous one. */
+	if (!opt.unix_path)
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	return true;
+refuse:
+	close(fd);
+	atomic_fetch_add(&stats->refused, 1);
+	return false;
+}
+
+void conn_release(void)
+{
+	atomic_fetch_sub(&stats->live, 1);
+}
+
+static void count_echoed(size_t n)
+{
+	atomic_fetch_add_explicit(&stats->echoed, n, memory_order_relaxed);
+}
+
+static bool out_of_fds(int err)
+{
+	return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM;
+}
+
+/* ---- Blocking models ---- */
+
+int accept_client(int lfd)
+{
+	static bool starved;  /* noted once per episode, not every retry */
+	struct timespec pause = { 0, ACCEPT_RETRY_MS * 1000000L };
+	int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+
+	if (fd < 0) {
+		if (out_of_fds(errno)) {
+			if (!starved)
+				note("accept: %s; retrying every %d ms",
+				     strerror(errno), ACCEPT_RETRY_MS);
+			starved = true;
+			nanosleep(&pause, NULL);
+		} else if (errno != EINTR && errno != ECONNABORTED) {
+			note("accept: %s", strerror(errno));
+		}
+		return -1;
+	}
+	starved = false;
+	return conn_admit(fd, 0, NULL) ? fd : -1;
+}
+
+/* Write all n bytes, however many calls it takes. */
+static int write_all(int fd, const char *buf, size_t n)
+{
+	while (n > 0) {
+		ssize_t done = write(fd, buf, n);
+		if (done < 0 && errno == EINTR && !stop_requested)
+			continue;
+		if (done < 0)
+			return -1;
+		count_echoed(done);
+		buf += done;
+		n -= done;
+	}
+	return 0;
+}
+
+void echo_session(int fd)
+{
+	char *buf = xcalloc(1, opt.bufsize);
+
+	for (;;) {
+		ssize_t n = read(fd, buf, opt.bufsize);
+		if (n < 0 && errno == EINTR && !stop_requested)
+			continue;
+		if (n <= 0)  /* 0: the client is done sending; <0: it is gone */
+			break;
+		if (write_all(fd, buf, n) < 0)
+			break;
+	}
+	free(buf);
+}
+
+void session_end(int fd)
+{
+	close(fd);
+	conn_release();
+}
+
+/* ---- Event-loop models ---- */
+
+/* One connection of an event loop, indexed by its fd. */
+struct conn {
+	bool open;
+	enum want want;
+	char *buf;      /* allocated at the first byte: idle clients cost none */
+	size_t off;     /* first byte of the echo not yet written */
+	size_t len;     /* bytes of the echo not yet written */
+};
+
+/* What a handler tells loop_on_ready to do next. */
+enum next { KEEP, SWITCH, CLOSE };
+
+static struct {
+	int lfd;
+	const struct mux *mux;
+	struct conn *conns;    /* fd_capacity entries */
+	bool accept_paused;    /* out of fds: lfd unwatched until a close */
+} loop;
+
+void loop_init(int lfd, const struct mux *m)
+{
+	loop.lfd = lfd;
+	loop.mux = m;
+	loop.conns = xcalloc(fd_capacity, sizeof *loop.conns);
+	fcntl(lfd, F_SETFL, fcntl(lfd, F_GETFL) | O_NONBLOCK);
+	m->watch(lfd, WANT_READ);
+}
+
+/* Write what is pending; -1 if the client is gone, else bytes still left. */
+static ssize_t conn_send_pending(int fd, struct conn *c)
+{
+	ssize_t done = write(fd, c->buf + c->off, c->len);
+
+	if (done < 0)
+		return errno == EAGAIN || errno == EINTR ? (ssize_t)c->len : -1;
+	count_echoed(done);
+	c->off += done;
+	c->len -= done;
+	return c->len;
+}
+
+/* One read and, at once, one write: a small message costs two syscalls.
+ * Only what the socket could not take waits for POLLOUT. */
+static enum next conn_on_readable(int fd, struct conn *c)
+{
+	ssize_t n, left;
+
+	if (!c->buf)
+		c->buf = xcalloc(1, opt.bufsize);
+	n = read(fd, c->buf, opt.bufsize);
+	if (n < 0)
+		return errno == EAGAIN || errno == EINTR ? KEEP : CLOSE;
+	if (n == 0)  /* client done sending, and nothing of ours is pending */
+		return CLOSE;
+	c->off = 0;
+	c->len = n;
+	left = conn_send_pending(fd, c);
+	return left < 0 ? CLOSE : left > 0 ? SWITCH : KEEP;
+}
+
+static enum next conn_on_writable(int fd, struct conn *c)
+{
+	ssize_t left = conn_send_pending(fd, c);
+
+	return left < 0 ? CLOSE : left > 0 ? KEEP : SWITCH;
+}
+
+static void loop_close(int fd)
+{
+	struct conn *c = &loop.conns[fd];
+
+	loop.mux->unwatch(fd);
+	free(c->buf);
+	*c = (struct conn){ 0 };
+	session_end(fd);
+	if (loop.accept_paused) {  /* an fd is free again: accept again */
+		loop.accept_paused = false;
+		loop.mux->watch(loop.lfd, WANT_READ);
+	}
+}
+
+static void loop_accept(void)
+{
+	for (int i = 0; i < ACCEPT_BATCH; i++) {
+		int fd = accept4(loop.lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0 && out_of_fds(errno)) {
+			/* lfd stays readable, so watching it now would spin: the
+			 * waiting clients stay in the backlog until a close. */
+			note("accept: %s; pausing accept until a connection closes",
+			     strerror(errno));
+			loop.mux->unwatch(loop.lfd);
+			loop.accept_paused = true;
+			return;
+		}
+		if (fd < 0) {
+			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+				note("accept: %s", strerror(errno));
+			return;
+		}
+		if (!conn_admit(fd, loop.mux->fd_limit, loop.mux->fd_limit_why))
+			continue;
+		loop.conns[fd] = (struct conn){ .open = true, .want = WANT_READ };
+		loop.mux->watch(fd, WANT_READ);
+	}
+}
+
+/* A connection waits for one thing at a time, so any report on it (data,
+ * room, hang-up or error) means: try that thing; the call tells the rest. */
+void loop_on_ready(int fd)
+{
+	struct conn *c = &loop.conns[fd];
+	enum next next;
+
+	if (fd == loop.lfd) {
+		loop_accept();
+		return;
+	}
+	if (!c->open)
+		return;
+	next = c->want == WANT_READ ? conn_on_readable(fd, c)
+				    : conn_on_writable(fd, c);
+	if (next == SWITCH) {
+		c->want = c->want == WANT_READ ? WANT_WRITE : WANT_READ;
+		loop.mux->rewatch(fd, c->want);
+	} else if (next == CLOSE) {
+		loop_close(fd);
+	}
+}
+
+void loop_close_all(void)
+{
+	for (int fd = 0; fd < fd_capacity; fd++)
+		if (loop.conns[fd].open)
+			loop_close(fd);
+	free(loop.conns);
+}
+
+/* ---- main ---- */
+
+int main(int argc, char **argv)
+{
+	char addr_text[ADDR_TEXT_BYTES];
+	int lfd;
+
+	parse_options(argc, argv);
+	stats_init();
+	signals_init();
+	lfd = listen_socket(addr_text, sizeof addr_text);
+	announce(addr_text);
+	backend_run(lfd);
+	close(lfd);
+	if (opt.unix_path)
+		unlink(opt.unix_path);
+	printf("echo-%s: %ld accepted, %ld refused, %llu bytes echoed\n",
+	       backend_name, atomic_load(&stats->accepted),
+	       atomic_load(&stats->refused), atomic_load(&stats->echoed));
+	return 0;
+}

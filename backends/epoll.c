@@ -1,0 +1,85 @@
+/* epoll.c - level-triggered epoll: the kernel keeps the interest list.
+ *
+ * Cost per wait: O(ready fds).  The interest list lives in the kernel and
+ * changes only through epoll_ctl(), so an idle connection costs nothing per
+ * wait; a connection costs an epoll_ctl() only when what it waits for changes.
+ * Limit: RLIMIT_NOFILE.  Used by: nginx, Redis, libevent, libuv, Go.
+ * Quirk: the kernel registers the open file, not the fd number; a dup()ed or
+ * fork()-inherited copy keeps a closed fd reporting (epoll(7), Q6). */
+#include <errno.h>
+#include <string.h>
+#include <sys/epoll.h>
+
+#include "core.h"
+
+#define MAX_EVENTS 256  /* ready fds taken per wait; the rest wait a round */
+
+static struct {
+	int epfd;                              /* the kernel's interest list */
+	struct epoll_event ready[MAX_EVENTS];  /* the wait's answer */
+	sigset_t wait_mask;                    /* stop signals open while waiting */
+} state;
+
+static uint32_t events_for(enum want want)
+{
+	return want == WANT_READ ? EPOLLIN : EPOLLOUT;
+}
+
+static void watch(int fd, enum want want)
+{
+	struct epoll_event ev = { .events = events_for(want), .data.fd = fd };
+
+	if (epoll_ctl(state.epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
+		die("epoll_ctl ADD fd %d: %s", fd, strerror(errno));
+}
+
+static void rewatch(int fd, enum want want)
+{
+	struct epoll_event ev = { .events = events_for(want), .data.fd = fd };
+
+	if (epoll_ctl(state.epfd, EPOLL_CTL_MOD, fd, &ev) < 0)
+		die("epoll_ctl MOD fd %d: %s", fd, strerror(errno));
+}
+
+static void unwatch(int fd)
+{
+	if (epoll_ctl(state.epfd, EPOLL_CTL_DEL, fd, NULL) < 0)
+		die("epoll_ctl DEL fd %d: %s", fd, strerror(errno));
+}
+
+/* The one blocking call: sleep until the kernel has ready fds to report. */
+static int wait_ready(void)
+{
+	int nready = epoll_pwait(state.epfd, state.ready, MAX_EVENTS, -1,
+				 &state.wait_mask);
+
+	if (nready < 0 && errno != EINTR)
+		die("epoll_pwait: %s", strerror(errno));
+	return nready;  /* -1 with EINTR: a signal; the loop checks the flag */
+}
+
+static const struct mux mux = { watch, rewatch, unwatch, 0, NULL };
+
+static void state_init(void)
+{
+	state.epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (state.epfd < 0)
+		die("epoll_create1: %s", strerror(errno));
+	block_stop_signals(&state.wait_mask);
+}
+
+void backend_run(int lfd)
+{
+	state_init();
+	loop_init(lfd, &mux);
+	while (!stop_requested) {
+		int nready = wait_ready();
+
+		/* The answer lists only the ready fds. */
+		for (int i = 0; i < nready; i++)
+			loop_on_ready(state.ready[i].data.fd);
+	}
+	loop_close_all();
+}
+
+const char *backend_name = "epoll";

@@ -1,0 +1,85 @@
+/* poll.c - poll(2): an array of (fd, events) passed in full on every call.
+ *
+ * Cost per wait: O(watched fds).  The whole array is copied into the kernel,
+ * every fd's driver is asked, and the caller scans the whole answer, however
+ * few fds are ready: ten thousand idle clients slow every round.
+ * Limit: RLIMIT_NOFILE (no FD_SETSIZE).  Used by: libevent and libcurl as a
+ * fallback, most small servers, anything that must be portable. */
+#include <errno.h>
+#include <poll.h>
+#include <string.h>
+
+#include "core.h"
+
+static struct {
+	struct pollfd *fds;  /* what we wait for; the kernel fills in revents */
+	int *slot;           /* fd -> its index in fds, for O(1) changes */
+	int n;
+	sigset_t wait_mask;  /* stop signals open while waiting */
+} state;
+
+static short events_for(enum want want)
+{
+	return want == WANT_READ ? POLLIN : POLLOUT;
+}
+
+static void watch(int fd, enum want want)
+{
+	state.slot[fd] = state.n;
+	state.fds[state.n++] = (struct pollfd){ .fd = fd, .events = events_for(want) };
+}
+
+static void rewatch(int fd, enum want want)
+{
+	state.fds[state.slot[fd]].events = events_for(want);
+}
+
+/* Fill the hole with the last entry, so the array stays dense. */
+static void unwatch(int fd)
+{
+	int i = state.slot[fd];
+
+	state.fds[i] = state.fds[--state.n];
+	state.slot[state.fds[i].fd] = i;
+}
+
+/* The one blocking call: sleep until some fd in the array is ready. */
+static int wait_ready(void)
+{
+	int nready = ppoll(state.fds, state.n, NULL, &state.wait_mask);
+
+	if (nready < 0 && errno != EINTR)
+		die("ppoll: %s", strerror(errno));
+	return nready;  /* -1 with EINTR: a signal; the loop checks the flag */
+}
+
+static const struct mux mux = { watch, rewatch, unwatch, 0, NULL };
+
+static void state_init(void)
+{
+	state.fds = xcalloc(fd_capacity, sizeof *state.fds);
+	state.slot = xcalloc(fd_capacity, sizeof *state.slot);
+	block_stop_signals(&state.wait_mask);
+}
+
+void backend_run(int lfd)
+{
+	state_init();
+	loop_init(lfd, &mux);
+	while (!stop_requested) {
+		int nready = wait_ready();
+
+		/* The answer is the whole array: scan it for revents.  Backwards,
+		 * because unwatch() moves the last entry into the freed slot,
+		 * and that entry has then been seen already. */
+		for (int i = state.n - 1; i >= 0 && nready > 0; i--) {
+			if (state.fds[i].revents) {
+				nready--;
+				loop_on_ready(state.fds[i].fd);
+			}
+		}
+	}
+	loop_close_all();
+}
+
+const char *backend_name = "poll";

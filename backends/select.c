@@ -1,0 +1,90 @@
+/* select.c - select(2): one bitmap of fds per direction.
+ *
+ * Cost per wait: O(highest fd).  select() overwrites its sets with the
+ * answer, so they are rebuilt (copied) before every call; the kernel and
+ * then the caller walk every bit up to the highest fd, however few are ready.
+ * Limit: fds below FD_SETSIZE (1024).  An fd_set is a fixed-size bitmap:
+ * FD_SET() on a larger fd writes past its end, so such clients are refused.
+ * Used by: early BSD servers, Redis and libevent as a fallback, scripts. */
+#include <errno.h>
+#include <string.h>
+#include <sys/select.h>
+
+#include "core.h"
+
+static struct {
+	fd_set rwatch, wwatch;  /* what we wait for, kept across calls */
+	fd_set rready, wready;  /* select's answer, overwritten each call */
+	int maxfd;              /* highest watched fd: the scan's end */
+	sigset_t wait_mask;     /* stop signals open while waiting */
+} state;
+
+static fd_set *set_for(enum want want)
+{
+	return want == WANT_READ ? &state.rwatch : &state.wwatch;
+}
+
+static void watch(int fd, enum want want)
+{
+	FD_SET(fd, set_for(want));
+	if (fd > state.maxfd)
+		state.maxfd = fd;
+}
+
+static void rewatch(int fd, enum want want)
+{
+	FD_CLR(fd, set_for(want == WANT_READ ? WANT_WRITE : WANT_READ));
+	FD_SET(fd, set_for(want));
+}
+
+static void unwatch(int fd)
+{
+	FD_CLR(fd, &state.rwatch);
+	FD_CLR(fd, &state.wwatch);
+	while (state.maxfd >= 0 && !FD_ISSET(state.maxfd, &state.rwatch) &&
+	       !FD_ISSET(state.maxfd, &state.wwatch))
+		state.maxfd--;
+}
+
+/* The one blocking call: sleep until some fd up to maxfd is ready. */
+static int wait_ready(void)
+{
+	int nready;
+
+	state.rready = state.rwatch;  /* select() overwrites what it is given */
+	state.wready = state.wwatch;
+	nready = pselect(state.maxfd + 1, &state.rready, &state.wready, NULL,
+			 NULL, &state.wait_mask);
+	if (nready < 0 && errno != EINTR)
+		die("pselect: %s", strerror(errno));
+	return nready;  /* -1 with EINTR: a signal; the loop checks the flag */
+}
+
+static const struct mux mux = { watch, rewatch, unwatch, FD_SETSIZE,
+				"select() cannot watch fds >= FD_SETSIZE" };
+
+static void state_init(void)
+{
+	state.maxfd = -1;
+	block_stop_signals(&state.wait_mask);
+}
+
+void backend_run(int lfd)
+{
+	state_init();
+	loop_init(lfd, &mux);
+	while (!stop_requested) {
+		int nready = wait_ready();
+
+		/* The answer is two bitmaps: test every bit up to maxfd. */
+		for (int fd = 0; fd <= state.maxfd && nready > 0; fd++) {
+			if (FD_ISSET(fd, &state.rready) || FD_ISSET(fd, &state.wready)) {
+				nready--;
+				loop_on_ready(fd);
+			}
+		}
+	}
+	loop_close_all();
+}
+
+const char *backend_name = "select";

@@ -1,0 +1,100 @@
+/* threads.c - one thread per connection, each making blocking calls.
+ *
+ * Each client gets a thread that runs the same echo_session() as the
+ * iterative server; a blocked read() stops only its own thread.
+ * Cost: a thread (stack, kernel task) per client, and a context switch
+ * per message.  Limit: memory and scheduler load at thousands of threads.
+ * Used by: classic Java servers, Apache's worker MPM (with a pool). */
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "core.h"
+
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t none_left;  /* signalled when the last worker ends */
+	bool *serving;             /* fd -> a worker is serving it */
+	int nworkers;
+	pthread_attr_t detached;   /* nobody joins a worker */
+} state = {
+	.lock = PTHREAD_MUTEX_INITIALIZER,
+	.none_left = PTHREAD_COND_INITIALIZER,
+};
+
+static void state_init(void)
+{
+	state.serving = xcalloc(fd_capacity, sizeof *state.serving);
+	pthread_attr_init(&state.detached);
+	pthread_attr_setdetachstate(&state.detached, PTHREAD_CREATE_DETACHED);
+}
+
+static void *worker(void *arg)
+{
+	int fd = (int)(intptr_t)arg;
+
+	echo_session(fd);
+	pthread_mutex_lock(&state.lock);
+	state.serving[fd] = false;  /* before close(): the number is reused */
+	session_end(fd);
+	if (--state.nworkers == 0)
+		pthread_cond_signal(&state.none_left);
+	pthread_mutex_unlock(&state.lock);
+	return NULL;
+}
+
+static void serve(int fd)
+{
+	pthread_t tid;
+	sigset_t before;
+	int err;
+
+	pthread_mutex_lock(&state.lock);
+	state.serving[fd] = true;
+	state.nworkers++;
+	pthread_mutex_unlock(&state.lock);
+	/* The worker inherits this mask: stop signals go to the main thread,
+	 * whose accept() they interrupt. */
+	block_stop_signals(&before);
+	err = pthread_create(&tid, &state.detached, worker, (void *)(intptr_t)fd);
+	pthread_sigmask(SIG_SETMASK, &before, NULL);
+	if (err) {
+		note("pthread_create: %s; closing the client", strerror(err));
+		pthread_mutex_lock(&state.lock);
+		state.serving[fd] = false;
+		session_end(fd);
+		state.nworkers--;
+		pthread_mutex_unlock(&state.lock);
+	}
+}
+
+/* Shut down every client's socket: its worker's read() returns 0 (or its
+ * write() fails), the worker ends, and the last one wakes us. */
+static void stop_all(void)
+{
+	pthread_mutex_lock(&state.lock);
+	for (int fd = 0; fd < fd_capacity; fd++)
+		if (state.serving[fd])
+			shutdown(fd, SHUT_RDWR);
+	while (state.nworkers > 0)
+		pthread_cond_wait(&state.none_left, &state.lock);
+	pthread_mutex_unlock(&state.lock);
+	free(state.serving);
+}
+
+void backend_run(int lfd)
+{
+	state_init();
+	while (!stop_requested) {
+		int fd = accept_client(lfd);
+
+		if (fd < 0)
+			continue;  /* a signal, a refused client, or out of fds */
+		serve(fd);
+	}
+	stop_all();
+}
+
+const char *backend_name = "threads";
