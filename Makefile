@@ -64,16 +64,36 @@ $(BIN)/%: $(BUILD)/bench/tools/%.o
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# Reference echo servers on event libraries, for the benchmarks only
+# (apt-get install libevent-dev libuv1-dev).
+ref: $(BIN)/ref/echo-libevent $(BIN)/ref/echo-libuv
+
+$(BIN)/ref/echo-libevent: $(BUILD)/bench/ref/echo-libevent.o
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ -levent
+
+$(BIN)/ref/echo-libuv: $(BUILD)/bench/ref/echo-libuv.o
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ -luv
+
 $(BUILD)/%.o: %.c
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  CC      $@")
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
-# The suites run the binaries of the plain build and of both sanitizer builds.
+# The suites run the binaries of the plain build and of both sanitizer builds;
+# clang, when installed, must also build everything without a warning.
 test:
 	$(MAKE) all
 	$(MAKE) all SAN=asan
 	$(MAKE) all SAN=tsan
+	@if command -v clang >/dev/null; then \
+		$(MAKE) all CC=clang BIN=bin/clang BUILD=build/clang; \
+	else \
+		echo "clang not installed: skipping the clang build (apt-get install clang)"; \
+	fi
 	tests/run
 
 bench: all
@@ -82,7 +102,7 @@ bench: all
 clean:
 	rm -rf bin build
 
-.PHONY: all test bench clean
+.PHONY: all test bench ref clean
 .SECONDARY:
 
--include $(wildcard $(BUILD)/backends/*.d $(BUILD)/bench/loadgen/*.d $(BUILD)/bench/tools/*.d)
+-include $(wildcard $(BUILD)/backends/*.d $(BUILD)/bench/loadgen/*.d $(BUILD)/bench/tools/*.d $(BUILD)/bench/ref/*.d)
