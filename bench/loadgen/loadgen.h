@@ -1,0 +1,165 @@
+/* loadgen.h - what the parts of the load generator share: the options, the
+ * per-thread worker (its connections, histograms and counters), the run's
+ * schedule, and the merged results that the report prints. */
+#ifndef LOADGEN_LOADGEN_H
+#define LOADGEN_LOADGEN_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include "hist.h"
+
+#define ERROR_BYTES      512
+#define MAX_SIZE_BYTES   (1u << 20)     /* --size limit: 1 MiB per message */
+#define MAX_PIPELINE     4096
+#define MAX_THREADS      64
+#define MAX_CONNS        1000000
+#define NS_PER_S         1000000000ull
+#define RECV_BYTES       (64 * 1024)     /* one recv() at most */
+
+enum mode { MODE_CLOSED, MODE_OPEN, MODE_CPR };
+
+struct target {
+	struct sockaddr_storage addr;
+	socklen_t addrlen;
+	int family;                     /* AF_INET, AF_INET6 or AF_UNIX */
+	char text[128];                 /* as the user wrote it, for messages */
+};
+
+struct options {
+	struct target target;
+	bool have_target;
+	enum mode mode;
+	unsigned conns, pipeline, threads, idle;
+	unsigned size;                  /* bytes per message */
+	double rate;                    /* messages/s in total (open loop) */
+	double duration_s, warmup_s;
+	bool duration_given;
+	uint64_t requests;              /* 0: stop by --duration only */
+	double connect_timeout_s, reply_timeout_s;
+	uint64_t spin_ns;               /* open loop: busy-poll this long before a send */
+	pid_t server_pid;               /* 0: none */
+	bool json, csv, csv_header;
+	const char *histogram_path;
+	const char *replay_path;
+};
+
+/* Times are CLOCK_MONOTONIC nanoseconds.  Main writes the schedule before
+ * releasing the workers through a barrier, so they read it without locks. */
+struct schedule {
+	uint64_t t0;                    /* start of warmup */
+	uint64_t warm_end;              /* start of the measured interval */
+	uint64_t end;                   /* no new message after this; UINT64_MAX: none */
+};
+
+/* One message on its way: when it should have gone (open loop), when it
+ * went, and whether it falls in the measured interval. */
+struct inflight {
+	uint64_t intended_ns;
+	uint64_t sent_ns;
+	bool measured;
+};
+
+enum conn_state { CONN_CLOSED, CONN_CONNECTING, CONN_OPEN, CONN_RETRY };
+
+struct conn {
+	int fd;
+	enum conn_state state;
+	bool idle;                      /* --idle: held open, never used */
+	bool want_write;                /* EPOLLOUT is on: the socket buffer was full */
+	uint32_t id;                    /* global index, picks its pattern start */
+	uint64_t base;                  /* pattern offset of stream byte 0 */
+	uint64_t queued, sent, received;/* stream offsets in bytes */
+	uint64_t completed;             /* whole replies received */
+	struct inflight *ring;          /* --pipeline entries */
+	unsigned ring_head, ring_count;
+	uint64_t last_progress_ns;      /* for the reply timeout */
+	uint64_t connect_start_ns;      /* --connect-per-request */
+	uint64_t transactions;          /* --connect-per-request: connections used */
+};
+
+struct worker {
+	/* Set by main before the thread starts. */
+	unsigned index;
+	const struct options *opt;
+	const struct schedule *sched;
+	uint32_t first_id;
+	unsigned nactive, nidle;
+	uint64_t quota;                 /* measured messages to send; UINT64_MAX: no limit */
+	pthread_t thread;
+
+	/* Owned by the thread while it runs. */
+	int epfd, timerfd;
+	uint64_t timer_armed_ns;
+	struct conn *conns;             /* nactive active, then nidle idle */
+	struct inflight *rings;
+	unsigned char *rbuf;
+	struct conn **free_slots;       /* open loop: connections with room */
+	unsigned free_head, free_count, free_cap;
+	uint64_t next_msg;              /* open loop: index into the schedule */
+	uint64_t inflight, issued_measured;
+	unsigned live;                  /* active connections still usable */
+	unsigned connecting, retrying;  /* --connect-per-request slots */
+	bool schedule_done;             /* open loop: no more messages due */
+	bool spinning;                  /* open loop: polling until the next is due */
+	uint64_t next_scan_ns, next_publish_ns;
+	bool stopped_by_time;
+
+	/* Results: read by main after pthread_join. */
+	struct hist latency, uncorrected, connect;
+	uint64_t measured, connects, errors;
+	uint64_t last_done_ns;
+	char error[ERROR_BYTES];        /* the first error, for the one-line reason */
+	int setup_failed;               /* connect phase failed: exit status 1 */
+
+	/* Shared with main while running (progress line). */
+	pthread_mutex_t snapshot_lock;
+	struct hist *snapshot;          /* NULL unless progress is shown */
+	atomic_uint_fast64_t done_msgs;
+	atomic_bool finished;
+};
+
+/* Run-wide flags shared by all threads. */
+extern atomic_bool stop_requested;      /* SIGINT */
+extern pthread_barrier_t barrier_connected, barrier_started, barrier_finished;
+extern bool run_aborted;                /* written before barrier_started */
+
+uint64_t now_ns(void);
+
+/* worker.c */
+void *worker_main(void *arg);
+bool claim_message(struct worker *w, uint64_t t);
+void worker_reply_done(struct worker *w, struct conn *c, uint64_t now);
+void worker_fail(struct worker *w, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* connect.c */
+enum { CONNECT_DONE, CONNECT_PENDING, CONNECT_RETRY };
+int socket_for(const struct target *t);
+int conn_connect(struct worker *w, struct conn *c);
+int conn_connect_result(struct worker *w, struct conn *c);
+int connect_phase(struct worker *w, unsigned first, unsigned count);
+void connect_error_text(char *buf, size_t len, const struct options *opt,
+			int err, unsigned opened);
+int check_fd_limit(const struct options *opt);
+void conn_close(struct worker *w, struct conn *c);
+
+/* cpr.c */
+void cpr_start(struct worker *w, struct conn *c, uint64_t now);
+void cpr_on_writable(struct worker *w, struct conn *c);
+void cpr_retry_pending(struct worker *w, uint64_t now);
+void cpr_check_timeout(struct worker *w, struct conn *c, uint64_t now);
+
+/* stream.c: sending the pattern and checking what comes back */
+int conn_flush(struct worker *w, struct conn *c);
+void conn_on_readable(struct worker *w, struct conn *c);
+void conn_issue(struct worker *w, struct conn *c, uint64_t intended_ns, uint64_t now);
+void conn_fail(struct worker *w, struct conn *c, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+int watch(struct worker *w, struct conn *c, uint32_t events, int op);
+
+#endif

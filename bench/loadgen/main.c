@@ -1,0 +1,408 @@
+/* main.c - loadgen: the run's timeline.  Parse options, start the worker
+ * threads, wait until every connection is open, fix the schedule (warmup,
+ * measured interval), sample CPU and memory at its edges, show progress,
+ * then merge the threads' histograms and report. */
+#include "loadgen.h"
+#include "options.h"
+#include "pattern.h"
+#include "report.h"
+#include "usage.h"
+
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MONITOR_STEP_NS   (50 * 1000000ull)   /* how soon main notices the end */
+#define RSS_SAMPLE_NS     (250 * 1000000ull)
+#define PROGRESS_NS       NS_PER_S
+
+atomic_bool stop_requested;
+pthread_barrier_t barrier_connected, barrier_started, barrier_finished;
+bool run_aborted;
+
+struct monitor {
+	const struct options *opt;
+	struct worker *workers;
+	bool progress;                  /* stderr is a terminal */
+	struct cpu_times self_start, server_start;
+	bool have_server;
+	long server_peak_rss_kib;
+	uint64_t interrupted_ns;
+	struct hist *merged;            /* scratch for the progress p99 */
+};
+
+static void on_sigint(int sig)
+{
+	(void)sig;
+	atomic_store(&stop_requested, true);
+}
+
+static void sleep_until(uint64_t when)
+{
+	struct timespec ts = { .tv_sec = (time_t)(when / NS_PER_S),
+			       .tv_nsec = (long)(when % NS_PER_S) };
+	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+		if (atomic_load(&stop_requested))
+			return;
+}
+
+/* Share n as evenly as possible: the first n % parts get one more. */
+static uint64_t share(uint64_t n, unsigned parts, unsigned i)
+{
+	return n / parts + (i < n % parts);
+}
+
+static struct worker *workers_create(const struct options *opt,
+				     const struct schedule *sched, bool progress)
+{
+	struct worker *workers = calloc(opt->threads, sizeof(*workers));
+	if (!workers)
+		return NULL;
+	uint32_t next_id = 0;
+	for (unsigned i = 0; i < opt->threads; i++) {
+		struct worker *w = &workers[i];
+		w->index = i;
+		w->opt = opt;
+		w->sched = sched;
+		w->nactive = (unsigned)share(opt->conns, opt->threads, i);
+		w->nidle = (unsigned)share(opt->idle, opt->threads, i);
+		w->first_id = next_id;
+		next_id += w->nactive + w->nidle;
+		w->quota = opt->requests ? share(opt->requests, opt->threads, i) : UINT64_MAX;
+		w->epfd = w->timerfd = -1;
+		hist_init(&w->latency);
+		hist_init(&w->uncorrected);
+		hist_init(&w->connect);
+		pthread_mutex_init(&w->snapshot_lock, NULL);
+		if (progress && (w->snapshot = malloc(sizeof(*w->snapshot))) != NULL)
+			hist_init(w->snapshot);
+	}
+	return workers;
+}
+
+static void workers_free(struct worker *workers, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		pthread_mutex_destroy(&workers[i].snapshot_lock);
+		free(workers[i].snapshot);
+	}
+	free(workers);
+}
+
+static bool all_finished(const struct monitor *m)
+{
+	for (unsigned i = 0; i < m->opt->threads; i++)
+		if (!atomic_load(&m->workers[i].finished))
+			return false;
+	return true;
+}
+
+/* One line, rewritten in place: elapsed, msgs/s since warmup, p99. */
+static void show_progress(struct monitor *m, const struct schedule *s, uint64_t now)
+{
+	uint64_t done = 0;
+	hist_init(m->merged);
+	for (unsigned i = 0; i < m->opt->threads; i++) {
+		struct worker *w = &m->workers[i];
+		done += atomic_load_explicit(&w->done_msgs, memory_order_relaxed);
+		pthread_mutex_lock(&w->snapshot_lock);
+		hist_merge(m->merged, w->snapshot);
+		pthread_mutex_unlock(&w->snapshot_lock);
+	}
+	if (now < s->warm_end + PROGRESS_NS / 10) {
+		fprintf(stderr, "\r\033[K%6.1f s  warming up", (double)(now - s->t0) / 1e9);
+		return;
+	}
+	double secs = (double)(now - s->warm_end) / 1e9;
+	fprintf(stderr, "\r\033[K%6.1f s  %10.0f msg/s  p99 %9.1f us",
+		(double)(now - s->t0) / 1e9, secs > 0 ? (double)done / secs : 0,
+		hist_percentile(m->merged, 99) / 1000);
+}
+
+static void sample_rss(struct monitor *m)
+{
+	long kib = tree_rss_kib(m->opt->server_pid);
+	if (kib > m->server_peak_rss_kib)
+		m->server_peak_rss_kib = kib;
+}
+
+/* CPU and RSS at the start of the measured interval. */
+static void measure_start(struct monitor *m)
+{
+	self_cpu(&m->self_start);
+	if (m->opt->server_pid) {
+		m->have_server = tree_cpu(m->opt->server_pid, &m->server_start);
+		sample_rss(m);
+	}
+}
+
+/* Main's job while the workers run: mark the start of the measured
+ * interval, sample the server's memory, and draw the progress line. */
+static void monitor_run(struct monitor *m, const struct schedule *s)
+{
+	bool started = s->warm_end == s->t0;        /* warmup 0: done before release */
+	uint64_t next_rss = s->warm_end, next_progress = s->t0 + PROGRESS_NS;
+	while (!all_finished(m)) {
+		uint64_t now = now_ns();
+		if (!started && now >= s->warm_end) {
+			measure_start(m);
+			started = true;
+		}
+		if (m->have_server && now >= next_rss) {
+			sample_rss(m);
+			next_rss = now + RSS_SAMPLE_NS;
+		}
+		if (m->progress && now >= next_progress) {
+			show_progress(m, s, now);
+			next_progress += PROGRESS_NS;
+		}
+		if (atomic_load(&stop_requested) && !m->interrupted_ns)
+			m->interrupted_ns = now;
+		uint64_t wake = now + MONITOR_STEP_NS;
+		if (!started && s->warm_end < wake)
+			wake = s->warm_end;
+		sleep_until(wake);
+	}
+	if (!started)
+		measure_start(m);       /* everything ended during warmup */
+	if (m->progress)
+		fprintf(stderr, "\r\033[K");
+}
+
+static void cpu_delta(struct cpu_times *out, const struct cpu_times *start)
+{
+	out->user_s -= start->user_s;
+	out->sys_s -= start->sys_s;
+}
+
+/* CPU and RSS at the end of the measured interval: after the last reply,
+ * before any connection is closed, so teardown is not counted. */
+static void measure_end(struct monitor *m, struct results *r)
+{
+	struct rusage ru;
+	self_cpu(&r->self_cpu);
+	cpu_delta(&r->self_cpu, &m->self_start);
+	getrusage(RUSAGE_SELF, &ru);
+	r->self_peak_rss_kib = ru.ru_maxrss;
+	if (m->have_server && tree_cpu(m->opt->server_pid, &r->server_cpu)) {
+		cpu_delta(&r->server_cpu, &m->server_start);
+		sample_rss(m);
+		r->have_server = true;
+		r->server_peak_rss_kib = m->server_peak_rss_kib;
+	}
+}
+
+/* How long the measured interval really was: the configured duration if
+ * the clock ended it, else until the last reply (--requests) or Ctrl-C. */
+static double measured_seconds(const struct worker *workers, const struct options *opt,
+			       const struct schedule *s, uint64_t interrupted_ns)
+{
+	uint64_t last = 0;
+	for (unsigned i = 0; i < opt->threads; i++) {
+		if (workers[i].stopped_by_time)
+			return opt->duration_s;
+		if (workers[i].last_done_ns > last)
+			last = workers[i].last_done_ns;
+	}
+	if (interrupted_ns && interrupted_ns < last)
+		last = interrupted_ns;
+	return last > s->warm_end ? (double)(last - s->warm_end) / 1e9 : 0;
+}
+
+static void gather(struct results *r, struct worker *workers, const struct options *opt)
+{
+	hist_init(&r->latency);
+	hist_init(&r->uncorrected);
+	hist_init(&r->connect);
+	r->opt = opt;
+	for (unsigned i = 0; i < opt->threads; i++) {
+		struct worker *w = &workers[i];
+		hist_merge(&r->latency, &w->latency);
+		hist_merge(&r->uncorrected, &w->uncorrected);
+		hist_merge(&r->connect, &w->connect);
+		r->messages += w->measured;
+		r->connects += w->connects;
+		if (w->errors && !r->errors)
+			r->first_error = w->error;
+		r->errors += w->errors;
+	}
+	if (r->errors == 0 && r->messages == 0) {
+		r->errors = 1;
+		r->first_error = "no reply completed in the measured interval "
+				 "(is --duration long enough?)";
+	}
+}
+
+static int print_results(const struct options *opt, const struct results *r)
+{
+	if (opt->json)
+		report_json(stdout, r);
+	else if (opt->csv) {
+		if (opt->csv_header)
+			report_csv_header(stdout);
+		report_csv(stdout, r);
+	} else
+		report_human(stdout, r);
+	fflush(stdout);
+	int status = 0;
+	if (opt->histogram_path && report_histogram_file(opt->histogram_path, r) < 0)
+		status = 1;
+	if (r->errors) {
+		if (r->errors > 1)
+			fprintf(stderr, "loadgen: %s (%llu errors in total)\n", r->first_error,
+				(unsigned long long)r->errors);
+		else
+			fprintf(stderr, "loadgen: %s\n", r->first_error);
+		status = 1;
+	}
+	return status;
+}
+
+static const char *first_setup_error(const struct worker *workers, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (workers[i].setup_failed)
+			return workers[i].error;
+	return NULL;
+}
+
+static void fix_schedule(struct schedule *s, const struct options *opt)
+{
+	s->t0 = now_ns();
+	s->warm_end = s->t0 + (uint64_t)(opt->warmup_s * NS_PER_S);
+	/* --requests alone runs until N are done; --duration caps it if given. */
+	if (opt->requests && !opt->duration_given)
+		s->end = UINT64_MAX;
+	else
+		s->end = s->warm_end + (uint64_t)(opt->duration_s * NS_PER_S);
+}
+
+static void install_signals(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_sigint;      /* stop sending, collect replies, report */
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);       /* send() uses MSG_NOSIGNAL; this is belt and braces */
+}
+
+static void start_threads(struct worker *workers, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		int err = pthread_create(&workers[i].thread, NULL, worker_main, &workers[i]);
+		if (err) {
+			/* The others wait at a barrier for this one: exit outright. */
+			fprintf(stderr, "loadgen: creating thread %u: %s\n", i, strerror(err));
+			exit(1);
+		}
+	}
+}
+
+static int run_load(const struct options *opt)
+{
+	static struct results results;
+	static struct schedule sched;
+	static struct hist progress_scratch;
+	struct monitor m = { .opt = opt, .progress = isatty(STDERR_FILENO),
+			     .merged = &progress_scratch };
+
+	pattern_init();
+	install_signals();
+	if (check_fd_limit(opt) < 0)
+		return 1;
+	m.workers = workers_create(opt, &sched, m.progress);
+	if (!m.workers) {
+		fprintf(stderr, "loadgen: out of memory for %u threads\n", opt->threads);
+		return 1;
+	}
+	pthread_barrier_init(&barrier_connected, NULL, opt->threads + 1);
+	pthread_barrier_init(&barrier_started, NULL, opt->threads + 1);
+	pthread_barrier_init(&barrier_finished, NULL, opt->threads + 1);
+	start_threads(m.workers, opt->threads);
+
+	pthread_barrier_wait(&barrier_connected);
+	const char *setup_error = first_setup_error(m.workers, opt->threads);
+	run_aborted = setup_error != NULL;
+	if (!run_aborted) {
+		fix_schedule(&sched, opt);
+		if (sched.warm_end == sched.t0)
+			measure_start(&m);
+	}
+	pthread_barrier_wait(&barrier_started);
+	if (!run_aborted) {
+		monitor_run(&m, &sched);
+		measure_end(&m, &results);
+	}
+	pthread_barrier_wait(&barrier_finished);
+	for (unsigned i = 0; i < opt->threads; i++)
+		pthread_join(m.workers[i].thread, NULL);
+	int status = 1;
+	if (run_aborted) {
+		fprintf(stderr, "loadgen: %s\n", setup_error);
+	} else {
+		gather(&results, m.workers, opt);
+		results.measured_s = measured_seconds(m.workers, opt, &sched, m.interrupted_ns);
+		status = print_results(opt, &results);
+	}
+	workers_free(m.workers, opt->threads);
+	return status;
+}
+
+/* --replay: the report of a known list of latencies, so that the tests can
+ * compare the histogram's percentiles with exact ones. */
+static int replay(const struct options *opt)
+{
+	static struct results results;
+	static struct worker replay_worker;     /* only its histograms are used */
+	struct worker *w = &replay_worker;
+	FILE *f = strcmp(opt->replay_path, "-") == 0 ? stdin : fopen(opt->replay_path, "r");
+	if (!f) {
+		fprintf(stderr, "loadgen: --replay %s: %s\n", opt->replay_path, strerror(errno));
+		return 1;
+	}
+	hist_init(&w->latency);
+	hist_init(&w->uncorrected);
+	hist_init(&w->connect);
+	double value_us;
+	int n;
+	while ((n = fscanf(f, "%lf", &value_us)) == 1) {
+		if (value_us < 0 || !isfinite(value_us))
+			break;
+		hist_record(&w->latency, (uint64_t)llround(value_us * 1000));
+		w->measured++;
+	}
+	if (f != stdin)
+		fclose(f);
+	int status = 1;
+	if (n != EOF) {
+		fprintf(stderr, "loadgen: --replay %s: expected one latency in us per line\n",
+			opt->replay_path);
+	} else {
+		gather(&results, w, opt);
+		status = print_results(opt, &results);
+	}
+	return status;
+}
+
+int main(int argc, char **argv)
+{
+	static struct options opt;
+	options_parse(&opt, argc, argv);
+	if (opt.replay_path) {
+		strcpy(opt.target.text, "replay");
+		opt.threads = 1;
+		return replay(&opt);
+	}
+	if (!opt.have_target) {         /* only --csv-header */
+		report_csv_header(stdout);
+		return 0;
+	}
+	return run_load(&opt);
+}

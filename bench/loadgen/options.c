@@ -1,0 +1,327 @@
+/* options.c - parsing and checking loadgen's command line.  Every mistake is
+ * one line on stderr and exit status 2, before any connection is made. */
+#include "options.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+static const char usage_text[] =
+"usage: loadgen [options] TARGET\n"
+"\n"
+"Sends messages to an echo server on this machine, checks every byte that\n"
+"comes back, and reports throughput and round-trip latency (send of the\n"
+"first byte to receipt of the last byte of the echo: a full round trip).\n"
+"\n"
+"TARGET  tcp://HOST:PORT, HOST:PORT, [::1]:PORT or unix:PATH; HOST must be\n"
+"        a loopback address (127.0.0.0/8, ::1 or localhost).\n"
+"\n"
+"Load (closed loop unless --rate is given):\n"
+"  -c, --conns N           connections carrying messages (default 1)\n"
+"  -p, --pipeline D        messages in flight per connection (default 1)\n"
+"  -s, --size B            bytes per message, 1..1048576 (default 64)\n"
+"  -r, --rate R            open loop: R messages/s in total on a fixed\n"
+"                          schedule; latency counts from the scheduled time\n"
+"                          (coordinated-omission corrected); the latency from\n"
+"                          the actual send is reported too.  At most D are in\n"
+"                          flight per connection; the rest wait and that wait\n"
+"                          counts.\n"
+"      --connect-per-request  a new connection per message: connect, send,\n"
+"                          receive, close; --conns of them run concurrently.\n"
+"                          Reports connections/s and the connect latency.\n"
+"      --spin-us U         open loop: stop sleeping U microseconds before\n"
+"                          each scheduled send and poll instead, so that the\n"
+"                          thread's wake-up delay is not counted as latency;\n"
+"                          costs up to U CPU-us per message (default 0)\n"
+"      --idle K            also open K connections and hold them idle for the\n"
+"                          whole run (idle-connection scaling)\n"
+"  -t, --threads T         event-loop threads, connections spread evenly\n"
+"                          (default 1)\n"
+"\n"
+"When to stop:\n"
+"  -d, --duration S        measure for S seconds (default 5; decimals allowed)\n"
+"  -w, --warmup S          run S seconds first without measuring (default 1,\n"
+"                          0 when --requests is given)\n"
+"  -n, --requests N        stop after N measured messages (N connections with\n"
+"                          --connect-per-request); --duration still caps the\n"
+"                          run if given\n"
+"      --connect-timeout S give up if connections are not established within\n"
+"                          S seconds (default 5)\n"
+"      --timeout S         a connection that gets no reply byte for S seconds\n"
+"                          while waiting for one is an error (default 10)\n"
+"\n"
+"Measurement and output:\n"
+"      --server-pid PID    also report the server's CPU time (user, sys; its\n"
+"                          threads and children) and peak resident memory over\n"
+"                          the measured interval, from /proc\n"
+"      --json              one JSON object on stdout instead of the summary\n"
+"      --csv               one CSV row on stdout instead of the summary\n"
+"      --csv-header        print the CSV header line (alone, or before the row)\n"
+"      --histogram FILE    write the latency distribution (us vs percentile)\n"
+"                          as columns for gnuplot\n"
+"      --replay FILE       no network: read latencies in us, one per line,\n"
+"                          and report them (checks the histogram)\n"
+"  -h, --help              this text\n"
+"\n"
+"Times in the output are microseconds (us) of round trip; CPU cost is\n"
+"CPU-microseconds per message.  Exit status: 0 all replies correct, 1 an\n"
+"error (wrong or missing bytes, lost connection, limit hit), 2 bad usage.\n";
+
+enum { OPT_CPR = 256, OPT_IDLE, OPT_CONNECT_TIMEOUT, OPT_TIMEOUT,
+       OPT_SERVER_PID, OPT_JSON, OPT_CSV, OPT_CSV_HEADER, OPT_HISTOGRAM,
+       OPT_REPLAY, OPT_SPIN };
+
+static const struct option long_options[] = {
+	{ "conns",               required_argument, NULL, 'c' },
+	{ "pipeline",            required_argument, NULL, 'p' },
+	{ "size",                required_argument, NULL, 's' },
+	{ "rate",                required_argument, NULL, 'r' },
+	{ "duration",            required_argument, NULL, 'd' },
+	{ "warmup",              required_argument, NULL, 'w' },
+	{ "requests",            required_argument, NULL, 'n' },
+	{ "threads",             required_argument, NULL, 't' },
+	{ "connect-per-request", no_argument,       NULL, OPT_CPR },
+	{ "idle",                required_argument, NULL, OPT_IDLE },
+	{ "connect-timeout",     required_argument, NULL, OPT_CONNECT_TIMEOUT },
+	{ "timeout",             required_argument, NULL, OPT_TIMEOUT },
+	{ "server-pid",          required_argument, NULL, OPT_SERVER_PID },
+	{ "json",                no_argument,       NULL, OPT_JSON },
+	{ "csv",                 no_argument,       NULL, OPT_CSV },
+	{ "csv-header",          no_argument,       NULL, OPT_CSV_HEADER },
+	{ "histogram",           required_argument, NULL, OPT_HISTOGRAM },
+	{ "replay",              required_argument, NULL, OPT_REPLAY },
+	{ "spin-us",             required_argument, NULL, OPT_SPIN },
+	{ "help",                no_argument,       NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
+static void usage_error(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2), noreturn));
+
+static void usage_error(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fputs("loadgen: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputs(" (see loadgen --help)\n", stderr);
+	va_end(ap);
+	exit(2);
+}
+
+const char *mode_name(enum mode mode)
+{
+	switch (mode) {
+	case MODE_CLOSED: return "closed";
+	case MODE_OPEN:   return "open";
+	case MODE_CPR:    return "connect-per-request";
+	}
+	return "?";
+}
+
+static uint64_t parse_count(const char *name, const char *arg,
+			    uint64_t min, uint64_t max)
+{
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(arg, &end, 10);
+	if (arg[0] == '-' || end == arg || *end != '\0' || errno == ERANGE)
+		usage_error("%s: expected a whole number, got '%s'", name, arg);
+	if (v < min || v > max)
+		usage_error("%s %s: must be between %llu and %llu", name, arg,
+			    (unsigned long long)min, (unsigned long long)max);
+	return v;
+}
+
+static double parse_seconds(const char *name, const char *arg, bool zero_ok)
+{
+	char *end;
+	errno = 0;
+	double v = strtod(arg, &end);
+	if (end == arg || *end != '\0' || errno == ERANGE || !isfinite(v))
+		usage_error("%s: expected a number of seconds, got '%s'", name, arg);
+	if (v < 0 || (!zero_ok && v == 0) || v > 86400)
+		usage_error("%s %s: must be %s 86400 seconds", name, arg,
+			    zero_ok ? "between 0 and" : "above 0 and at most");
+	return v;
+}
+
+static double parse_rate(const char *arg)
+{
+	char *end;
+	errno = 0;
+	double v = strtod(arg, &end);
+	if (end == arg || *end != '\0' || errno == ERANGE || !isfinite(v) ||
+	    v <= 0 || v > 1e8)
+		usage_error("--rate: expected messages/s above 0 and at most 1e8, got '%s'", arg);
+	return v;
+}
+
+/* unix:PATH */
+static void parse_unix_target(struct target *t, const char *path)
+{
+	struct sockaddr_un *sun = (struct sockaddr_un *)&t->addr;
+	if (path[0] == '\0' || strlen(path) >= sizeof(sun->sun_path))
+		usage_error("target unix:%s: the path must have 1 to %zu characters",
+			    path, sizeof(sun->sun_path) - 1);
+	sun->sun_family = AF_UNIX;
+	strcpy(sun->sun_path, path);
+	t->addrlen = sizeof(*sun);
+	t->family = AF_UNIX;
+}
+
+/* Load stays on this machine: only loopback addresses are accepted. */
+static void parse_ip_target(struct target *t, const char *text, const char *spec)
+{
+	char host[64];
+	const char *colon;
+	if (spec[0] == '[') {                   /* [v6]:port */
+		const char *close = strchr(spec, ']');
+		if (!close || close[1] != ':' || (size_t)(close - spec - 1) >= sizeof(host))
+			usage_error("target '%s': expected [ADDRESS]:PORT", text);
+		memcpy(host, spec + 1, (size_t)(close - spec - 1));
+		host[close - spec - 1] = '\0';
+		colon = close + 1;
+	} else {
+		colon = strrchr(spec, ':');
+		if (!colon || (size_t)(colon - spec) >= sizeof(host))
+			usage_error("target '%s': expected HOST:PORT, [::1]:PORT or unix:PATH", text);
+		memcpy(host, spec, (size_t)(colon - spec));
+		host[colon - spec] = '\0';
+	}
+	unsigned port = (unsigned)parse_count("target port", colon + 1, 1, 65535);
+	if (strcmp(host, "localhost") == 0)
+		strcpy(host, "127.0.0.1");
+
+	struct sockaddr_in *sin = (struct sockaddr_in *)&t->addr;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&t->addr;
+	if (inet_pton(AF_INET, host, &sin->sin_addr) == 1) {
+		if ((ntohl(sin->sin_addr.s_addr) >> 24) != 127)
+			usage_error("target '%s': only loopback (127.0.0.0/8, ::1) is allowed", text);
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons((uint16_t)port);
+		t->addrlen = sizeof(*sin);
+		t->family = AF_INET;
+	} else if (inet_pton(AF_INET6, host, &sin6->sin6_addr) == 1) {
+		if (!IN6_IS_ADDR_LOOPBACK(&sin6->sin6_addr))
+			usage_error("target '%s': only loopback (127.0.0.0/8, ::1) is allowed", text);
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons((uint16_t)port);
+		t->addrlen = sizeof(*sin6);
+		t->family = AF_INET6;
+	} else {
+		usage_error("target '%s': '%s' is not a numeric address or localhost", text, host);
+	}
+}
+
+static void parse_target(struct target *t, const char *text)
+{
+	if (strlen(text) >= sizeof(t->text))
+		usage_error("target '%.40s...': too long", text);
+	memset(t, 0, sizeof(*t));
+	strcpy(t->text, text);
+	if (strncmp(text, "unix:", 5) == 0)
+		parse_unix_target(t, text + 5);
+	else if (strncmp(text, "tcp://", 6) == 0)
+		parse_ip_target(t, text, text + 6);
+	else
+		parse_ip_target(t, text, text);
+}
+
+static void set_defaults(struct options *opt)
+{
+	memset(opt, 0, sizeof(*opt));
+	opt->mode = MODE_CLOSED;
+	opt->conns = 1;
+	opt->pipeline = 1;
+	opt->threads = 1;
+	opt->size = 64;
+	opt->duration_s = 5;
+	opt->warmup_s = -1;             /* "not given": depends on --requests */
+	opt->connect_timeout_s = 5;
+	opt->reply_timeout_s = 10;
+}
+
+static void apply_option(struct options *opt, int c, const char *arg)
+{
+	switch (c) {
+	case 'c': opt->conns = (unsigned)parse_count("--conns", arg, 1, MAX_CONNS); break;
+	case 'p': opt->pipeline = (unsigned)parse_count("--pipeline", arg, 1, MAX_PIPELINE); break;
+	case 's': opt->size = (unsigned)parse_count("--size", arg, 1, MAX_SIZE_BYTES); break;
+	case 'r': opt->rate = parse_rate(arg); break;
+	case 'd': opt->duration_s = parse_seconds("--duration", arg, false);
+		  opt->duration_given = true; break;
+	case 'w': opt->warmup_s = parse_seconds("--warmup", arg, true); break;
+	case 'n': opt->requests = parse_count("--requests", arg, 1, UINT64_MAX / 2); break;
+	case 't': opt->threads = (unsigned)parse_count("--threads", arg, 1, MAX_THREADS); break;
+	case OPT_CPR: opt->mode = MODE_CPR; break;
+	case OPT_IDLE: opt->idle = (unsigned)parse_count("--idle", arg, 0, MAX_CONNS); break;
+	case OPT_CONNECT_TIMEOUT:
+		opt->connect_timeout_s = parse_seconds("--connect-timeout", arg, false); break;
+	case OPT_TIMEOUT: opt->reply_timeout_s = parse_seconds("--timeout", arg, false); break;
+	case OPT_SERVER_PID:
+		opt->server_pid = (pid_t)parse_count("--server-pid", arg, 1, 1u << 30); break;
+	case OPT_JSON: opt->json = true; break;
+	case OPT_CSV: opt->csv = true; break;
+	case OPT_CSV_HEADER: opt->csv_header = true; break;
+	case OPT_HISTOGRAM: opt->histogram_path = arg; break;
+	case OPT_REPLAY: opt->replay_path = arg; break;
+	case OPT_SPIN: opt->spin_ns = parse_count("--spin-us", arg, 0, 1000000) * 1000; break;
+	}
+}
+
+/* Combinations that cannot mean anything. */
+static void check_combinations(struct options *opt)
+{
+	if (opt->rate > 0 && opt->mode == MODE_CPR)
+		usage_error("--rate and --connect-per-request cannot be combined");
+	if (opt->rate > 0)
+		opt->mode = MODE_OPEN;
+	if (opt->mode == MODE_CPR && opt->pipeline != 1)
+		usage_error("--pipeline has no meaning with --connect-per-request");
+	if (opt->json && opt->csv)
+		usage_error("--json and --csv cannot be combined");
+	if (opt->threads > opt->conns)
+		usage_error("--threads %u is more than --conns %u: every thread needs a connection",
+			    opt->threads, opt->conns);
+	if (opt->server_pid && kill(opt->server_pid, 0) != 0 && errno == ESRCH)
+		usage_error("--server-pid %d: no such process", (int)opt->server_pid);
+	if (opt->warmup_s < 0)
+		opt->warmup_s = opt->requests ? 0 : 1;
+	if (!opt->have_target && !opt->replay_path && !opt->csv_header)
+		usage_error("no TARGET given (e.g. 127.0.0.1:7000 or unix:/tmp/echo.sock)");
+}
+
+void options_parse(struct options *opt, int argc, char **argv)
+{
+	set_defaults(opt);
+	opterr = 0;                     /* our own one-line messages */
+	int c;
+	while ((c = getopt_long(argc, argv, ":c:p:s:r:d:w:n:t:h", long_options, NULL)) != -1) {
+		if (c == 'h') {
+			fputs(usage_text, stdout);
+			exit(0);
+		}
+		if (c == '?')
+			usage_error("unknown option '%s'", argv[optind - 1]);
+		if (c == ':')
+			usage_error("option '%s' needs a value", argv[optind - 1]);
+		apply_option(opt, c, optarg);
+	}
+	if (optind < argc) {
+		parse_target(&opt->target, argv[optind]);
+		opt->have_target = true;
+		if (optind + 1 < argc)
+			usage_error("unexpected argument '%s' after the target", argv[optind + 1]);
+	}
+	check_combinations(opt);
+}

@@ -1,0 +1,232 @@
+/* report.c - printing results: a summary for people, JSON and CSV for the
+ * benchmark harness, and a percentile file for gnuplot.  Every latency is
+ * a full round trip (first byte sent to last byte back), in microseconds. */
+#include "report.h"
+#include "options.h"
+
+#include <errno.h>
+#include <string.h>
+
+static const double percentiles[] = { 50, 90, 99, 99.9, 99.99 };
+static const char *const percentile_keys[] = { "p50", "p90", "p99", "p999", "p9999" };
+#define NPERCENTILES (sizeof(percentiles) / sizeof(percentiles[0]))
+
+static double us(double ns)
+{
+	return ns / 1000.0;
+}
+
+static double per_msg_us(const struct cpu_times *t, uint64_t messages)
+{
+	return messages ? (t->user_s + t->sys_s) * 1e6 / (double)messages : 0;
+}
+
+static double msgs_per_s(const struct results *r)
+{
+	return r->measured_s > 0 ? (double)r->messages / r->measured_s : 0;
+}
+
+/* Stats in the order of the table header: min mean stdev p50..p99.99 max. */
+static void stats_us(const struct hist *h, double out[NPERCENTILES + 4])
+{
+	out[0] = us(h->count ? (double)h->min_ns : 0);
+	out[1] = us(hist_mean(h));
+	out[2] = us(hist_stdev(h));
+	for (unsigned i = 0; i < NPERCENTILES; i++)
+		out[3 + i] = us(hist_percentile(h, percentiles[i]));
+	out[3 + NPERCENTILES] = us((double)h->max_ns);
+}
+
+static void human_row(FILE *out, const char *name, const struct hist *h)
+{
+	double v[NPERCENTILES + 4];
+	stats_us(h, v);
+	fprintf(out, "  %-12s", name);
+	for (unsigned i = 0; i < NPERCENTILES + 4; i++)
+		fprintf(out, " %9.1f", v[i]);
+	fprintf(out, "\n");
+}
+
+static void human_cpu(FILE *out, const char *who, const struct cpu_times *t,
+		      uint64_t messages, long rss_kib)
+{
+	fprintf(out, "  %-8s %7.2f s user + %7.2f s sys = %7.2f CPU-us/msg, peak RSS %.1f MiB\n",
+		who, t->user_s, t->sys_s, per_msg_us(t, messages), (double)rss_kib / 1024);
+}
+
+void report_human(FILE *out, const struct results *r)
+{
+	const struct options *o = r->opt;
+	fprintf(out, "%s on %s: %u conns x pipeline %u, %u B messages, %u thread%s, %u idle",
+		mode_name(o->mode), o->target.text, o->conns, o->pipeline, o->size,
+		o->threads, o->threads == 1 ? "" : "s", o->idle);
+	if (o->mode == MODE_OPEN)
+		fprintf(out, ", rate %g msg/s", o->rate);
+	fprintf(out, "\nmeasured %.2f s after %.2f s warmup: %llu messages, %.1f msg/s, %llu errors\n",
+		r->measured_s, o->warmup_s, (unsigned long long)r->messages, msgs_per_s(r),
+		(unsigned long long)r->errors);
+	if (o->mode == MODE_CPR)
+		fprintf(out, "connections: %llu opened, %.1f conn/s measured\n",
+			(unsigned long long)r->connects, msgs_per_s(r));
+	fprintf(out, "latency (us)         min      mean     stdev       p50       p90"
+		"       p99     p99.9    p99.99       max\n");
+	human_row(out, o->mode == MODE_OPEN ? "corrected" : "round trip", &r->latency);
+	if (o->mode == MODE_OPEN)
+		human_row(out, "uncorrected", &r->uncorrected);
+	if (o->mode == MODE_CPR)
+		human_row(out, "connect", &r->connect);
+	fprintf(out, "cpu\n");
+	human_cpu(out, "loadgen", &r->self_cpu, r->messages, r->self_peak_rss_kib);
+	if (r->have_server)
+		human_cpu(out, "server", &r->server_cpu, r->messages, r->server_peak_rss_kib);
+	if (r->errors)
+		fprintf(out, "error: %s\n", r->first_error);
+}
+
+static void json_string(FILE *out, const char *s)
+{
+	fputc('"', out);
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+		if (ch == '"' || ch == '\\')
+			fprintf(out, "\\%c", ch);
+		else if (ch < 0x20)
+			fprintf(out, "\\u%04x", ch);
+		else
+			fputc(ch, out);
+	}
+	fputc('"', out);
+}
+
+static void json_hist(FILE *out, const char *key, const struct hist *h)
+{
+	double v[NPERCENTILES + 4];
+	stats_us(h, v);
+	fprintf(out, ",\n  \"%s\": {\"count\": %llu, \"min\": %.3f, \"mean\": %.3f, \"stdev\": %.3f",
+		key, (unsigned long long)h->count, v[0], v[1], v[2]);
+	for (unsigned i = 0; i < NPERCENTILES; i++)
+		fprintf(out, ", \"%s\": %.3f", percentile_keys[i], v[3 + i]);
+	fprintf(out, ", \"max\": %.3f}", v[3 + NPERCENTILES]);
+}
+
+static void json_cpu(FILE *out, const char *key, const struct cpu_times *t,
+		     uint64_t messages, long rss_kib)
+{
+	fprintf(out, ",\n  \"%s\": {\"user_s\": %.3f, \"sys_s\": %.3f, \"us_per_msg\": %.3f, "
+		"\"peak_rss_kib\": %ld}", key, t->user_s, t->sys_s, per_msg_us(t, messages), rss_kib);
+}
+
+void report_json(FILE *out, const struct results *r)
+{
+	const struct options *o = r->opt;
+	fprintf(out, "{\n  \"target\": ");
+	json_string(out, o->target.text);
+	fprintf(out, ",\n  \"mode\": \"%s\", \"conns\": %u, \"pipeline\": %u, \"size\": %u, "
+		"\"threads\": %u, \"idle\": %u, \"rate\": %g, \"warmup_s\": %g",
+		mode_name(o->mode), o->conns, o->pipeline, o->size, o->threads, o->idle,
+		o->rate, o->warmup_s);
+	fprintf(out, ",\n  \"measured_s\": %.6f, \"messages\": %llu, \"msgs_per_s\": %.3f, "
+		"\"connections\": %llu, \"errors\": %llu, \"error\": ",
+		r->measured_s, (unsigned long long)r->messages, msgs_per_s(r),
+		(unsigned long long)r->connects, (unsigned long long)r->errors);
+	if (r->errors)
+		json_string(out, r->first_error);
+	else
+		fputs("null", out);
+	fprintf(out, ",\n  \"latency_unit\": \"us, round trip\"");
+	json_hist(out, "latency_us", &r->latency);
+	if (o->mode == MODE_OPEN)
+		json_hist(out, "uncorrected_latency_us", &r->uncorrected);
+	if (o->mode == MODE_CPR)
+		json_hist(out, "connect_latency_us", &r->connect);
+	json_cpu(out, "loadgen_cpu", &r->self_cpu, r->messages, r->self_peak_rss_kib);
+	if (r->have_server)
+		json_cpu(out, "server_cpu", &r->server_cpu, r->messages, r->server_peak_rss_kib);
+	else
+		fprintf(out, ",\n  \"server_cpu\": null");
+	fprintf(out, "\n}\n");
+}
+
+/* One flat row; columns that do not apply to the mode are left empty. */
+static const char csv_header[] =
+	"mode,target,conns,pipeline,size,threads,idle,rate,measured_s,messages,msgs_per_s,"
+	"errors,lat_min_us,lat_mean_us,lat_stdev_us,lat_p50_us,lat_p90_us,lat_p99_us,"
+	"lat_p999_us,lat_p9999_us,lat_max_us,uncorrected_p50_us,uncorrected_p99_us,"
+	"connect_p50_us,connect_p99_us,loadgen_cpu_us_per_msg,server_cpu_us_per_msg,"
+	"server_peak_rss_kib\n";
+
+void report_csv_header(FILE *out)
+{
+	fputs(csv_header, out);
+}
+
+void report_csv(FILE *out, const struct results *r)
+{
+	const struct options *o = r->opt;
+	double v[NPERCENTILES + 4];
+	stats_us(&r->latency, v);
+	/* A target may contain a comma (unix:/a,b); quote it. */
+	fprintf(out, "%s,\"%s\",%u,%u,%u,%u,%u,%g,%.6f,%llu,%.3f,%llu", mode_name(o->mode),
+		o->target.text, o->conns, o->pipeline, o->size, o->threads, o->idle, o->rate,
+		r->measured_s, (unsigned long long)r->messages, msgs_per_s(r),
+		(unsigned long long)r->errors);
+	for (unsigned i = 0; i < NPERCENTILES + 4; i++)
+		fprintf(out, ",%.3f", v[i]);
+	if (o->mode == MODE_OPEN)
+		fprintf(out, ",%.3f,%.3f", us(hist_percentile(&r->uncorrected, 50)),
+			us(hist_percentile(&r->uncorrected, 99)));
+	else
+		fprintf(out, ",,");
+	if (o->mode == MODE_CPR)
+		fprintf(out, ",%.3f,%.3f", us(hist_percentile(&r->connect, 50)),
+			us(hist_percentile(&r->connect, 99)));
+	else
+		fprintf(out, ",,");
+	fprintf(out, ",%.3f", per_msg_us(&r->self_cpu, r->messages));
+	if (r->have_server)
+		fprintf(out, ",%.3f,%ld\n", per_msg_us(&r->server_cpu, r->messages),
+			r->server_peak_rss_kib);
+	else
+		fprintf(out, ",,\n");
+}
+
+/* HdrHistogram's percentile layout: plot column 4 on a log x axis against
+ * column 1 to see the tail.  The last row's 1/(1-p) would be infinite; it
+ * is capped at the sample count, the finest resolution the data has. */
+static void histogram_block(FILE *f, const char *name, const struct hist *h)
+{
+	fprintf(f, "# %s latency, round trip, %llu samples\n", name,
+		(unsigned long long)h->count);
+	fprintf(f, "# %12s %14s %12s %16s\n", "Value(us)", "Percentile", "TotalCount",
+		"1/(1-Percentile)");
+	uint64_t seen = 0;
+	for (unsigned i = 0; i < HIST_BUCKETS && seen < h->count; i++) {
+		if (h->buckets[i] == 0)
+			continue;
+		seen += h->buckets[i];
+		double p = (double)seen / (double)h->count;
+		double inv = seen < h->count ? 1 / (1 - p) : (double)h->count;
+		fprintf(f, "%14.3f %14.10f %12llu %16.2f\n", us(hist_bucket_value(h, i)), p,
+			(unsigned long long)seen, inv);
+	}
+}
+
+int report_histogram_file(const char *path, const struct results *r)
+{
+	FILE *f = fopen(path, "w");
+	if (!f) {
+		fprintf(stderr, "loadgen: --histogram %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	histogram_block(f, r->opt->mode == MODE_OPEN ? "corrected" : "round-trip", &r->latency);
+	/* Two blank lines: gnuplot's "index 1" selects the next block. */
+	if (r->opt->mode == MODE_OPEN) {
+		fprintf(f, "\n\n");
+		histogram_block(f, "uncorrected", &r->uncorrected);
+	}
+	if (r->opt->mode == MODE_CPR) {
+		fprintf(f, "\n\n");
+		histogram_block(f, "connect", &r->connect);
+	}
+	return fclose(f) == 0 ? 0 : -1;
+}

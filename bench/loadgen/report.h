@@ -1,0 +1,31 @@
+/* report.h - the numbers of a finished run, and the ways to print them. */
+#ifndef LOADGEN_REPORT_H
+#define LOADGEN_REPORT_H
+
+#include <stdio.h>
+
+#include "loadgen.h"
+#include "usage.h"
+
+struct results {
+	const struct options *opt;
+	struct hist latency;            /* round trip; corrected in open loop */
+	struct hist uncorrected;        /* open loop: from the actual send */
+	struct hist connect;            /* connect-per-request: handshake */
+	uint64_t messages, connects, errors;
+	double measured_s;
+	const char *first_error;
+	struct cpu_times self_cpu;
+	long self_peak_rss_kib;
+	bool have_server;
+	struct cpu_times server_cpu;
+	long server_peak_rss_kib;
+};
+
+void report_human(FILE *out, const struct results *r);
+void report_json(FILE *out, const struct results *r);
+void report_csv_header(FILE *out);
+void report_csv(FILE *out, const struct results *r);
+int report_histogram_file(const char *path, const struct results *r);
+
+#endif

@@ -1,0 +1,173 @@
+/* stream.c - one connection's byte stream: queue messages, send the
+ * pattern, check every byte that comes back, and turn whole replies into
+ * latency samples.  Used by all three modes. */
+#include "loadgen.h"
+#include "pattern.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+
+int watch(struct worker *w, struct conn *c, uint32_t events, int op)
+{
+	struct epoll_event ev = { .events = events, .data.ptr = c };
+	if (epoll_ctl(w->epfd, op, c->fd, &ev) == 0)
+		return 0;
+	/* ENOSPC here is fs.epoll.max_user_watches. */
+	worker_fail(w, "epoll_ctl on connection %u: %s", c->id, strerror(errno));
+	return -1;
+}
+
+/* The connection is unusable: record why, forget what it had in flight
+ * (those replies will never be measured) and close it. */
+void conn_fail(struct worker *w, struct conn *c, const char *fmt, ...)
+{
+	char reason[ERROR_BYTES];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(reason, sizeof(reason), fmt, ap);
+	va_end(ap);
+	worker_fail(w, "%s", reason);
+	w->inflight -= c->ring_count;
+	c->ring_count = 0;
+	if (c->state == CONN_CONNECTING)
+		w->connecting--;
+	if (!c->idle && w->live > 0)
+		w->live--;
+	conn_close(w, c);
+}
+
+void conn_issue(struct worker *w, struct conn *c, uint64_t intended_ns, uint64_t now)
+{
+	unsigned depth = w->opt->pipeline;
+	struct inflight *m = &c->ring[(c->ring_head + c->ring_count) % depth];
+	m->intended_ns = intended_ns;
+	m->sent_ns = now;
+	m->measured = intended_ns >= w->sched->warm_end;
+	if (c->ring_count++ == 0)
+		c->last_progress_ns = now;      /* the reply timeout starts now */
+	c->queued += w->opt->size;
+	w->inflight++;
+}
+
+/* Send what is queued.  A full socket buffer is normal under pipelining:
+ * ask epoll for EPOLLOUT and carry on; turn it off again once drained,
+ * or every loop would wake up for a writable socket. */
+int conn_flush(struct worker *w, struct conn *c)
+{
+	while (c->sent < c->queued) {
+		uint64_t len = c->queued - c->sent;
+		if (len > PATTERN_PERIOD)
+			len = PATTERN_PERIOD;
+		ssize_t n = send(c->fd, pattern_at(c->base + c->sent), len, MSG_NOSIGNAL);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN) {
+				if (!c->want_write && watch(w, c, EPOLLIN | EPOLLOUT, EPOLL_CTL_MOD) == 0)
+					c->want_write = true;
+				return 0;
+			}
+			conn_fail(w, c, "send on connection %u: %s (server closed or reset it)",
+				  c->id, strerror(errno));
+			return -1;
+		}
+		c->sent += (uint64_t)n;
+	}
+	if (c->want_write && watch(w, c, EPOLLIN, EPOLL_CTL_MOD) == 0)
+		c->want_write = false;
+	return 0;
+}
+
+/* End of stream from the server. */
+static void conn_eof(struct worker *w, struct conn *c)
+{
+	if (c->idle)
+		conn_fail(w, c, "server closed idle connection %u", c->id);
+	else if (c->sent > c->received)
+		conn_fail(w, c, "short reply: server closed connection %u with %llu of %llu "
+			  "echoed bytes missing", c->id,
+			  (unsigned long long)(c->sent - c->received),
+			  (unsigned long long)c->sent);
+	else
+		conn_fail(w, c, "server closed connection %u", c->id);
+}
+
+/* Every received byte must be the next byte we sent; returns false (and
+ * fails the connection) if not. */
+static bool check_reply(struct worker *w, struct conn *c, size_t n)
+{
+	uint64_t expect = c->sent - c->received;
+	size_t checked = n < expect ? n : (size_t)expect;
+	size_t bad = pattern_check(w->rbuf, checked, c->base + c->received);
+	if (bad < checked) {
+		uint64_t offset = c->received + bad;
+		conn_fail(w, c, "wrong byte on connection %u at stream offset %llu (message %llu, "
+			  "byte %llu): expected 0x%02x, got 0x%02x: data corrupted, lost, "
+			  "duplicated or reordered", c->id, (unsigned long long)offset,
+			  (unsigned long long)(offset / w->opt->size),
+			  (unsigned long long)(offset % w->opt->size),
+			  *pattern_at(c->base + offset), w->rbuf[bad]);
+		return false;
+	}
+	if (n > expect) {
+		conn_fail(w, c, c->idle ? "server sent %zu bytes on idle connection %u"
+			  : "server sent %zu bytes more than it was sent on connection %u "
+			  "(duplicated data)", (size_t)(n - expect), c->id);
+		return false;
+	}
+	return true;
+}
+
+/* Replies complete in order: the oldest message is done once its last
+ * byte is in.  Each one becomes a latency sample: corrected from the
+ * intended send time, uncorrected from the actual one. */
+static void complete_replies(struct worker *w, struct conn *c, uint64_t now)
+{
+	unsigned depth = w->opt->pipeline;
+	while (c->ring_count > 0 && c->received >= (c->completed + 1) * w->opt->size) {
+		struct inflight *m = &c->ring[c->ring_head];
+		c->ring_head = (c->ring_head + 1) % depth;
+		c->ring_count--;
+		c->completed++;
+		w->inflight--;
+		if (m->measured) {
+			hist_record(&w->latency, now - m->intended_ns);
+			if (w->opt->mode == MODE_OPEN)
+				hist_record(&w->uncorrected, now - m->sent_ns);
+			w->measured++;
+			w->last_done_ns = now;
+		}
+		worker_reply_done(w, c, now);
+		if (c->state != CONN_OPEN)
+			return;         /* connect-per-request closed it */
+	}
+}
+
+/* Level-triggered epoll: one recv per wakeup is enough; anything left in
+ * the socket makes the next epoll_wait report it again, and we save the
+ * extra recv that would only return EAGAIN. */
+void conn_on_readable(struct worker *w, struct conn *c)
+{
+	ssize_t n = recv(c->fd, w->rbuf, RECV_BYTES, 0);
+	if (n < 0) {
+		if (errno == EAGAIN || errno == EINTR)
+			return;
+		conn_fail(w, c, "recv on connection %u: %s", c->id, strerror(errno));
+		return;
+	}
+	uint64_t now = now_ns();        /* the reply's arrival, as close as we can */
+	if (n == 0) {
+		conn_eof(w, c);
+		return;
+	}
+	if (!check_reply(w, c, (size_t)n))
+		return;
+	c->received += (uint64_t)n;
+	c->last_progress_ns = now;
+	complete_replies(w, c, now);
+	if (c->state == CONN_OPEN && c->sent < c->queued)
+		conn_flush(w, c);
+}

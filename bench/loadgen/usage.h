@@ -1,0 +1,21 @@
+/* usage.h - CPU time and memory of the load generator and of the server,
+ * so a reader can tell which side was the bottleneck. */
+#ifndef LOADGEN_USAGE_H
+#define LOADGEN_USAGE_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+struct cpu_times {
+	double user_s, sys_s;
+};
+
+/* This process, all threads. */
+void self_cpu(struct cpu_times *t);
+/* The server process, its threads, its live descendants and the children
+ * it has reaped; false if it is gone. */
+bool tree_cpu(pid_t pid, struct cpu_times *t);
+/* Resident memory of the server and its live descendants, in KiB. */
+long tree_rss_kib(pid_t pid);
+
+#endif

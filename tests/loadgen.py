@@ -1,0 +1,644 @@
+#!/usr/bin/env python3
+"""tests/loadgen.py - black-box tests of bin/loadgen.
+
+    python3 tests/loadgen.py --bindir bin            # every case
+    python3 tests/loadgen.py --bindir bin stall dup  # only those cases
+
+Prints one line per case, 'loadgen/<case>: ok' or 'loadgen/<case>: FAILED
+(reason)', and exits 1 if any failed.  The test servers (fixed delay, a 1 s
+stall, corrupting / dropping / duplicating / reordering a byte, closing
+early, never accepting) are small threaded Python servers in this file, so
+every misbehaviour is exact and repeatable.  No case asserts a speed: they
+check counts, bytes, exit status, error lines, and that measured latencies
+bracket delays that the test server itself inserts.
+"""
+import argparse
+import json
+import math
+import os
+import random
+import resource
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+LOADGEN_TIMEOUT_S = 60      # a case whose loadgen runs longer than this hung
+BACKENDS = ["blocking", "spin", "select", "poll", "epoll", "threads", "fork"]
+
+
+# ---------------------------------------------------------------- servers
+
+class TestServer:
+    """A threaded stream server on 127.0.0.1 (or ::1, or a Unix socket).
+
+    handle(server, conn) serves one connection; the server counts accepted
+    connections and received bytes so that tests can check exact totals."""
+
+    def __init__(self, handle, family=socket.AF_INET, backlog=128, accept=True):
+        self.handle = handle
+        self.accepts = 0
+        self.bytes_in = 0
+        self.lock = threading.Lock()
+        self.stopping = False
+        self.conns = []
+        self.first_conn_time = None
+        self.tmpdir = None
+        self.sock = socket.socket(family, socket.SOCK_STREAM)
+        if family == socket.AF_UNIX:
+            self.tmpdir = tempfile.mkdtemp(prefix="loadgen-test-")
+            self.path = os.path.join(self.tmpdir, "echo.sock")
+            self.sock.bind(self.path)
+            self.target = "unix:" + self.path
+        else:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            host = "::1" if family == socket.AF_INET6 else "127.0.0.1"
+            self.sock.bind((host, 0))
+            port = self.sock.getsockname()[1]
+            self.target = "[::1]:%d" % port if family == socket.AF_INET6 else "127.0.0.1:%d" % port
+        self.sock.listen(backlog)
+        self.threads = []
+        if accept:
+            self._spawn(self._accept_loop)
+
+    def _spawn(self, fn, *args):
+        t = threading.Thread(target=fn, args=args, daemon=True)
+        t.start()
+        self.threads.append(t)
+
+    def _accept_loop(self):
+        while not self.stopping:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with self.lock:
+                self.accepts += 1
+                self.conns.append(conn)
+                if self.first_conn_time is None:
+                    self.first_conn_time = time.monotonic()
+            self._spawn(self._serve, conn)
+
+    def _serve(self, conn):
+        try:
+            self.handle(self, conn)
+        except OSError:
+            pass
+        finally:
+            conn.close()
+
+    def recv(self, conn):
+        data = conn.recv(65536)
+        with self.lock:
+            self.bytes_in += len(data)
+        return data
+
+    def stop(self):
+        self.stopping = True
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.sock.close()
+        with self.lock:
+            for c in self.conns:
+                try:
+                    c.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+        for t in self.threads:
+            t.join(timeout=2)
+        if self.tmpdir:
+            os.unlink(self.path)
+            os.rmdir(self.tmpdir)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def echo(delay_s=0.0):
+    def handle(server, conn):
+        while True:
+            data = server.recv(conn)
+            if not data:
+                return
+            if delay_s:
+                time.sleep(delay_s)
+            conn.sendall(data)
+    return handle
+
+
+def stall_once(start_s=1.0, length_s=1.0):
+    """Echo, but stop answering for length_s, start_s after the first
+    connection arrived: every connection stalls in the same window."""
+    def handle(server, conn):
+        while True:
+            data = server.recv(conn)
+            if not data:
+                return
+            begin = server.first_conn_time + start_s
+            now = time.monotonic()
+            if begin <= now < begin + length_s:
+                time.sleep(begin + length_s - now)
+            conn.sendall(data)
+    return handle
+
+
+def faulty(fault, at=1000):
+    """Echo with one fault at stream offset `at`: 'corrupt' changes the
+    byte, 'drop' leaves it out, 'dup' sends it twice, 'swap' exchanges it
+    with the next one, 'close' hangs up there, 'truncate' stops echoing
+    there but keeps the connection open."""
+    def handle(server, conn):
+        offset = 0              # stream offset of the next byte received
+        pending = b""           # held back: byte `at` arrived without at+1
+        done = False
+        while True:
+            data = server.recv(conn)
+            if not data:
+                return
+            buf, start = pending + data, offset - len(pending)
+            offset += len(data)
+            pending = b""
+            if done or start + len(buf) <= at:
+                if not (done and fault == "truncate"):
+                    conn.sendall(buf)
+                continue
+            if start + len(buf) == at + 1:      # a swap needs the next byte too
+                pending = buf
+                continue
+            i = at - start
+            done = True
+            if fault == "corrupt":
+                buf = buf[:i] + bytes([buf[i] ^ 0x5A]) + buf[i + 1:]
+            elif fault == "drop":
+                buf = buf[:i] + buf[i + 1:]
+            elif fault == "dup":
+                buf = buf[:i + 1] + buf[i:]
+            elif fault == "swap":
+                buf = buf[:i] + bytes([buf[i + 1], buf[i]]) + buf[i + 2:]
+            elif fault in ("close", "truncate"):
+                buf = buf[:i]
+            conn.sendall(buf)
+            if fault == "close":
+                return
+    return handle
+
+
+# ---------------------------------------------------------------- helpers
+
+class CaseFailed(Exception):
+    pass
+
+
+def check(cond, reason):
+    if not cond:
+        raise CaseFailed(reason)
+
+
+class Run:
+    def __init__(self, proc, elapsed):
+        self.rc = proc.returncode
+        self.out = proc.stdout
+        self.err = proc.stderr
+        self.elapsed = elapsed
+
+    def json(self):
+        try:
+            return json.loads(self.out)
+        except ValueError as e:
+            raise CaseFailed("stdout is not JSON (%s): %r" % (e, self.out[:200]))
+
+    def err_lines(self):
+        return [l for l in self.err.splitlines() if l.strip()]
+
+
+def loadgen(*args, limit_fds=None, timeout=LOADGEN_TIMEOUT_S):
+    cmd = [LOADGEN] + [str(a) for a in args]
+    preexec = None
+    if limit_fds:
+        preexec = lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (limit_fds, limit_fds))
+    start = time.monotonic()
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
+                              preexec_fn=preexec)
+    except subprocess.TimeoutExpired:
+        raise CaseFailed("hung: %s did not finish in %d s" % (" ".join(cmd), timeout))
+    return Run(proc, time.monotonic() - start)
+
+
+def expect_ok(run):
+    check(run.rc == 0, "exit %d: %s" % (run.rc, run.err.strip()[:300]))
+
+
+def expect_error(run, *words):
+    """Exit 1 with one line on stderr that mentions all of words."""
+    check(run.rc == 1, "exit %d, wanted 1; stderr %r" % (run.rc, run.err[:300]))
+    lines = run.err_lines()
+    check(len(lines) == 1, "wanted one error line, got %r" % lines)
+    for w in words:
+        check(w.lower() in lines[0].lower(), "error line lacks %r: %r" % (w, lines[0]))
+
+
+def nearest_rank(sorted_values, pct):
+    n = len(sorted_values)
+    rank = max(1, math.ceil(round(pct / 100.0 * n, 6)))
+    return sorted_values[rank - 1]
+
+
+def close_enough(got, want, rel=0.01, abs_us=0.001):
+    return abs(got - want) <= max(rel * abs(want), abs_us)
+
+
+class BinServer:
+    """One of the project's echo servers, started on a free port."""
+
+    def __init__(self, path):
+        self.tmp = tempfile.NamedTemporaryFile(prefix="loadgen-port-", delete=False)
+        self.tmp.close()
+        self.proc = subprocess.Popen([path, "--port", "0", "--port-file", self.tmp.name,
+                                      "--quiet"], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        port = ""
+        while time.monotonic() < deadline and not port:
+            with open(self.tmp.name) as f:
+                port = f.read().strip()
+            if not port:
+                if self.proc.poll() is not None:
+                    break
+                time.sleep(0.02)
+        if not port:
+            self.stop()
+            raise CaseFailed("%s did not start" % path)
+        self.target = "127.0.0.1:%s" % port
+        self.pid = self.proc.pid
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)      # by PID: ours only
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        os.unlink(self.tmp.name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+# ---------------------------------------------------------------- cases
+
+def case_help():
+    run = loadgen("--help")
+    expect_ok(run)
+    for opt in ["--conns", "--pipeline", "--size", "--rate", "--connect-per-request",
+                "--idle", "--duration", "--warmup", "--requests", "--threads",
+                "--server-pid", "--json", "--csv", "--csv-header", "--histogram",
+                "--connect-timeout", "--timeout", "unix:", "[::1]"]:
+        check(opt in run.out, "--help does not mention %s" % opt)
+
+
+def case_bad_options():
+    bad = [
+        ["--conns", "0", "127.0.0.1:9"], ["--conns", "many", "127.0.0.1:9"],
+        ["--size", "0", "127.0.0.1:9"], ["--size", "99999999", "127.0.0.1:9"],
+        ["--pipeline", "-1", "127.0.0.1:9"], ["--rate", "0", "127.0.0.1:9"],
+        ["--rate", "fast", "127.0.0.1:9"], ["--duration", "0", "127.0.0.1:9"],
+        ["--warmup", "x", "127.0.0.1:9"], ["--threads", "4", "--conns", "2", "127.0.0.1:9"],
+        ["--no-such-option", "127.0.0.1:9"], ["--conns"], [],
+        ["192.0.2.1:80"], ["example.com:80"], ["127.0.0.1:70000"], ["127.0.0.1"],
+        ["unix:"], ["--json", "--csv", "127.0.0.1:9"],
+        ["--rate", "100", "--connect-per-request", "127.0.0.1:9"],
+        ["127.0.0.1:9", "extra"],
+    ]
+    for args in bad:
+        run = loadgen(*args)
+        check(run.rc == 2, "%s: exit %d, wanted 2" % (args, run.rc))
+        check(len(run.err_lines()) == 1, "%s: wanted one stderr line, got %r"
+              % (args, run.err_lines()))
+        check(run.out == "", "%s: printed on stdout" % args)
+
+
+def replay(values_us, *extra):
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as f:
+        f.write("\n".join("%.3f" % v for v in values_us) + "\n")
+    try:
+        run = loadgen("--replay", f.name, "--json", *extra)
+    finally:
+        os.unlink(f.name)
+    expect_ok(run)
+    return run.json()
+
+
+def case_histogram_accuracy():
+    rng = random.Random(4)
+    sets = {
+        "uniform": [rng.uniform(1, 100000) for _ in range(20000)],
+        "lognormal": [rng.lognormvariate(4, 1.5) + 1 for _ in range(20000)],
+        "bimodal": [rng.gauss(60, 5) if rng.random() < 0.99 else rng.gauss(5000, 500)
+                    for _ in range(50000)],
+        "tiny": [rng.uniform(1, 3) for _ in range(5000)],
+        "seconds": [rng.uniform(1e6, 60e6) for _ in range(3000)],
+        "constant": [123.456] * 1000,
+        "one": [77.0],
+    }
+    keys = [("p50", 50), ("p90", 90), ("p99", 99), ("p999", 99.9), ("p9999", 99.99)]
+    for name, values in sets.items():
+        values = [max(v, 1.0) for v in values]
+        exact = sorted(round(v, 3) for v in values)
+        got = replay(exact)
+        lat = got["latency_us"]
+        check(lat["count"] == len(exact), "%s: count %d != %d" % (name, lat["count"], len(exact)))
+        check(close_enough(lat["min"], exact[0], 1e-6), "%s: min %g != %g" % (name, lat["min"], exact[0]))
+        check(close_enough(lat["max"], exact[-1], 1e-6), "%s: max %g != %g" % (name, lat["max"], exact[-1]))
+        mean = sum(exact) / len(exact)
+        check(close_enough(lat["mean"], mean, 1e-6), "%s: mean %g != %g" % (name, lat["mean"], mean))
+        sd = math.sqrt(sum((v - mean) ** 2 for v in exact) / len(exact))
+        check(close_enough(lat["stdev"], sd, 1e-3, 0.01), "%s: stdev %g != %g" % (name, lat["stdev"], sd))
+        for key, pct in keys:
+            want = nearest_rank(exact, pct)
+            check(close_enough(lat[key], want), "%s: %s %g is not within 1%% of the exact %g"
+                  % (name, key, lat[key], want))
+
+
+def case_histogram_file():
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "hist.dat")
+        values = [10 + i % 500 for i in range(10000)]
+        with open(os.path.join(d, "v.txt"), "w") as f:
+            f.write("\n".join(map(str, values)))
+        expect_ok(loadgen("--replay", os.path.join(d, "v.txt"), "--histogram", path))
+        rows = [l.split() for l in open(path) if l.strip() and not l.startswith("#")]
+    check(len(rows) > 10, "only %d rows" % len(rows))
+    check(all(len(r) == 4 for r in rows), "rows must have 4 columns")
+    pcts = [float(r[1]) for r in rows]
+    vals = [float(r[0]) for r in rows]
+    check(pcts == sorted(pcts) and vals == sorted(vals), "not monotonic")
+    check(abs(pcts[-1] - 1.0) < 1e-9 and int(rows[-1][2]) == len(values), "last row is not 100%")
+
+
+def case_requests_exact():
+    with TestServer(echo()) as srv:
+        run = loadgen("--requests", 1000, "--conns", 4, "--pipeline", 3, "--size", 100,
+                      "--json", srv.target)
+        expect_ok(run)
+        got = run.json()
+        time.sleep(0.2)
+        check(got["messages"] == 1000, "reported %d messages" % got["messages"])
+        check(srv.bytes_in == 100000, "server received %d bytes, wanted 100000" % srv.bytes_in)
+        check(got["latency_us"]["count"] == 1000, "histogram has %d" % got["latency_us"]["count"])
+
+
+def case_threads_exact():
+    with TestServer(echo()) as srv:
+        run = loadgen("--requests", 2001, "--conns", 5, "--threads", 2, "--pipeline", 2,
+                      "--idle", 3, "--json", srv.target)
+        expect_ok(run)
+        got = run.json()
+        time.sleep(0.2)
+        check(got["messages"] == 2001, "reported %d messages" % got["messages"])
+        check(srv.bytes_in == 2001 * 64, "server received %d bytes" % srv.bytes_in)
+        check(srv.accepts == 8, "server accepted %d connections, wanted 5 + 3 idle" % srv.accepts)
+
+
+def case_connect_per_request():
+    with TestServer(echo()) as srv:
+        run = loadgen("--connect-per-request", "--requests", 200, "--conns", 3, "--json",
+                      srv.target)
+        expect_ok(run)
+        got = run.json()
+        time.sleep(0.2)
+        check(srv.accepts == 200, "server accepted %d connections, wanted 200" % srv.accepts)
+        check(got["connections"] == 200 and got["messages"] == 200,
+              "reported %d connections, %d messages" % (got["connections"], got["messages"]))
+        check(got["connect_latency_us"]["count"] == 200, "connect histogram count")
+        check(srv.bytes_in == 200 * 64, "server received %d bytes" % srv.bytes_in)
+
+
+def case_idle():
+    with TestServer(echo()) as srv:
+        run = loadgen("--idle", 50, "--conns", 2, "--duration", 0.5, "--warmup", 0,
+                      "--json", srv.target)
+        expect_ok(run)
+        check(srv.accepts == 52, "server accepted %d connections, wanted 52" % srv.accepts)
+        check(run.json()["idle"] == 50, "idle not reported")
+
+
+def case_output_formats():
+    with TestServer(echo()) as srv:
+        run = loadgen("--requests", 300, "--json", srv.target)
+        expect_ok(run)
+        tool = subprocess.run([sys.executable, "-m", "json.tool"], input=run.out,
+                              capture_output=True, text=True)
+        check(tool.returncode == 0, "json.tool rejects the output: %s" % tool.stderr)
+        run = loadgen("--requests", 300, "--csv", "--csv-header", srv.target)
+        expect_ok(run)
+        lines = run.out.splitlines()
+        check(len(lines) == 2, "wanted header + row, got %d lines" % len(lines))
+        import csv
+        header, row = list(csv.reader(lines))
+        check(len(header) == len(row), "header %d columns, row %d" % (len(header), len(row)))
+        check(dict(zip(header, row))["messages"] == "300", "messages column")
+        alone = loadgen("--csv-header")
+        expect_ok(alone)
+        check(alone.out.splitlines() == [lines[0]], "--csv-header alone differs")
+        human = loadgen("--requests", 300, srv.target)
+        expect_ok(human)
+        check("p99.9" in human.out and "round trip" in human.out, "summary lacks the latency table")
+
+
+def case_delay_bracket():
+    delay_ms = 20
+    with TestServer(echo(delay_ms / 1000)) as srv:
+        run = loadgen("--conns", 2, "--duration", 1, "--warmup", 0.2, "--json", srv.target)
+        expect_ok(run)
+        lat = run.json()["latency_us"]
+    check(lat["count"] > 10, "only %d samples" % lat["count"])
+    check(lat["min"] >= delay_ms * 1000, "min %.0f us is below the server's %d ms delay"
+          % (lat["min"], delay_ms))
+    # Upper side: generous, the test server is Python on a shared machine.
+    check(lat["p50"] < 3 * delay_ms * 1000, "p50 %.0f us is far above the %d ms delay"
+          % (lat["p50"], delay_ms))
+
+
+def case_stall_open_loop():
+    with TestServer(stall_once(1.0, 1.0)) as srv:
+        run = loadgen("--rate", 1000, "--conns", 2, "--duration", 3, "--warmup", 0,
+                      "--json", srv.target)
+        expect_ok(run)
+        got = run.json()
+    corrected = got["latency_us"]["p99"]
+    uncorrected = got["uncorrected_latency_us"]["p99"]
+    check(got["messages"] == 3000, "sent %d messages on a 3000-message schedule" % got["messages"])
+    check(corrected >= 500000, "corrected p99 %.0f us does not show the 1 s stall" % corrected)
+    check(uncorrected < 500000, "uncorrected p99 %.0f us shows the stall" % uncorrected)
+
+
+def case_rate_schedule():
+    with TestServer(echo()) as srv:
+        run = loadgen("--rate", 2000, "--conns", 2, "--threads", 2, "--duration", 1,
+                      "--warmup", 0.5, "--json", srv.target)
+        expect_ok(run)
+        got = run.json()
+        time.sleep(0.2)
+    # Measured: the 2000 messages scheduled in the measured second; the
+    # server also saw the 1000 of warmup.
+    check(got["messages"] == 2000, "measured %d messages, schedule has 2000" % got["messages"])
+    check(srv.bytes_in == 3000 * 64, "server received %d bytes, wanted %d" % (srv.bytes_in, 3000 * 64))
+
+
+def fault_case(fault, *words):
+    def case():
+        with TestServer(faulty(fault)) as srv:
+            run = loadgen("--duration", 3, "--warmup", 0, "--timeout", 1, srv.target)
+        expect_error(run, *words)
+    return case
+
+
+def case_unix_and_ipv6():
+    for family in (socket.AF_UNIX, socket.AF_INET6):
+        try:
+            srv = TestServer(echo(), family=family)
+        except OSError as e:
+            if family == socket.AF_INET6:
+                continue        # no IPv6 loopback on this machine: nothing to test
+            raise
+        with srv:
+            run = loadgen("--requests", 500, "--conns", 2, "--json", srv.target)
+            expect_ok(run)
+            run = loadgen("--requests", 100, "--connect-per-request", "--json", srv.target)
+            expect_ok(run)
+            time.sleep(0.1)
+            check(srv.accepts == 102, "%s: %d accepts, wanted 102" % (srv.target, srv.accepts))
+
+
+def case_refused():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()                   # bound, never listened: nothing there now
+    expect_error(loadgen("127.0.0.1:%d" % port), "refused")
+    expect_error(loadgen("--connect-per-request", "127.0.0.1:%d" % port), "refused")
+    expect_error(loadgen("unix:/nonexistent/loadgen.sock"), "no such socket")
+
+
+def case_connect_timeout():
+    # Never accepts and has a 1-entry queue: further SYNs are dropped.
+    with TestServer(echo(), backlog=0, accept=False) as srv:
+        run = loadgen("--conns", 20, "--connect-timeout", 1, srv.target, timeout=15)
+    expect_error(run, "connect-timeout")
+
+
+def case_open_files_limit():
+    with TestServer(echo()) as srv:
+        run = loadgen("--conns", 100, srv.target, limit_fds=64)
+    expect_error(run, "ulimit -n")
+
+
+def case_server_pid():
+    with TestServer(echo()) as srv:
+        run = loadgen("--duration", 1, "--warmup", 0.2, "--conns", 4, "--server-pid",
+                      os.getpid(), "--json", srv.target)
+        expect_ok(run)
+        got = run.json()
+    cpu = got["server_cpu"]
+    check(cpu is not None, "no server_cpu with --server-pid")
+    check(cpu["user_s"] + cpu["sys_s"] > 0, "server CPU time is zero")
+    check(cpu["peak_rss_kib"] > 0, "server RSS is zero")
+    check(got["loadgen_cpu"]["user_s"] + got["loadgen_cpu"]["sys_s"] > 0, "own CPU is zero")
+
+
+def case_backends():
+    """Every echo server of the project, when built: exact counts, and the
+    CPU accounting of threads and forked children."""
+    found = 0
+    for name in BACKENDS:
+        path = os.path.join(BINDIR, "echo-" + name)
+        if not os.path.exists(path):
+            continue
+        found += 1
+        conns = 1 if name == "blocking" else 8       # blocking: one client at a time
+        with BinServer(path) as srv:
+            run = loadgen("--requests", 3000, "--conns", conns, "--pipeline", 2,
+                          "--server-pid", srv.pid, "--json", srv.target)
+            check(run.rc == 0, "%s: exit %d: %s" % (name, run.rc, run.err.strip()))
+            got = run.json()
+            check(got["messages"] == 3000, "%s: %d messages" % (name, got["messages"]))
+            check(got["server_cpu"] is not None, "%s: no server CPU" % name)
+            run = loadgen("--connect-per-request", "--requests", 100, "--conns", conns,
+                          "--json", srv.target)
+            check(run.rc == 0, "%s: connect-per-request exit %d: %s"
+                  % (name, run.rc, run.err.strip()))
+            check(run.json()["connections"] == 100, "%s: connections" % name)
+    check(found > 0, "no bin/echo-* found in %s" % BINDIR)
+
+
+CASES = {
+    "help": case_help,
+    "bad-options": case_bad_options,
+    "histogram-accuracy": case_histogram_accuracy,
+    "histogram-file": case_histogram_file,
+    "requests-exact": case_requests_exact,
+    "threads-exact": case_threads_exact,
+    "connect-per-request": case_connect_per_request,
+    "idle": case_idle,
+    "output-formats": case_output_formats,
+    "delay-bracket": case_delay_bracket,
+    "stall-open-loop": case_stall_open_loop,
+    "rate-schedule": case_rate_schedule,
+    "corrupt": fault_case("corrupt", "wrong byte"),
+    "drop": fault_case("drop", "wrong byte"),
+    "dup": fault_case("dup", "wrong byte"),
+    "reorder": fault_case("swap", "wrong byte"),
+    "lost-connection": fault_case("close", "closed connection"),
+    "short-reply": fault_case("truncate", "no reply"),
+    "unix-and-ipv6": case_unix_and_ipv6,
+    "refused": case_refused,
+    "connect-timeout": case_connect_timeout,
+    "open-files-limit": case_open_files_limit,
+    "server-pid": case_server_pid,
+    "backends": case_backends,
+}
+
+
+def main():
+    global LOADGEN, BINDIR
+    ap = argparse.ArgumentParser(description="black-box tests of loadgen")
+    ap.add_argument("--bindir", default="bin", help="directory holding loadgen and echo-*")
+    ap.add_argument("cases", nargs="*", help="run only these cases (default: all)")
+    args = ap.parse_args()
+    BINDIR = args.bindir
+    LOADGEN = os.path.join(BINDIR, "loadgen")
+    unknown = [c for c in args.cases if c not in CASES]
+    if unknown:
+        print("unknown case(s): %s; known: %s" % (" ".join(unknown), " ".join(CASES)))
+        return 2
+    failed = 0
+    for name in args.cases or CASES:
+        try:
+            if not os.access(LOADGEN, os.X_OK):
+                raise CaseFailed("%s is not built" % LOADGEN)
+            CASES[name]()
+            print("loadgen/%s: ok" % name, flush=True)
+        except CaseFailed as e:
+            failed += 1
+            print("loadgen/%s: FAILED (%s)" % (name, e), flush=True)
+        except Exception as e:          # a bug in the test itself still fails the case
+            failed += 1
+            print("loadgen/%s: FAILED (%s: %s)" % (name, type(e).__name__, e), flush=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
