@@ -5,10 +5,13 @@
 #   make SAN=tsan        the same under ThreadSanitizer, into bin/tsan/
 #   make CC=clang        any compiler; warnings are errors with every one
 #   make test            build, then run the black-box suites (tests/run)
-#   make bench           the benchmark harness
+#   make bench           the quick benchmark run (a few minutes); make bench-full:
+#                        the long one.  Variables: BACKENDS= SUITES= DURATION= REPEAT=
 #   make V=1             show the commands
 
-BACKENDS := blocking spin select poll epoll threads fork
+# Every backend is built on every make, so none can rot.  (BACKENDS= on the
+# command line chooses what `make bench` runs, not what is built.)
+ALL_BACKENDS := blocking spin select poll epoll threads fork
 
 CC      ?= cc
 CFLAGS  ?= -O2 -g
@@ -33,7 +36,7 @@ else
   $(error SAN must be asan or tsan, not '$(SAN)')
 endif
 
-ECHO_BINS    := $(BACKENDS:%=$(BIN)/echo-%)
+ECHO_BINS    := $(ALL_BACKENDS:%=$(BIN)/echo-%)
 LOADGEN_SRCS := $(wildcard bench/loadgen/*.c)
 LOADGEN_OBJS := $(LOADGEN_SRCS:%.c=$(BUILD)/%.o)
 LOADGEN_BIN  := $(if $(LOADGEN_SRCS),$(BIN)/loadgen)
@@ -99,10 +102,16 @@ test:
 bench: all
 	@bench/run
 
+bench-full: all
+	@FULL=1 bench/run
+
+print-cc:
+	@echo "$(CC) $(CFLAGS)"
+
 clean:
 	rm -rf bin build
 
-.PHONY: all test bench ref clean
+.PHONY: all test bench bench-full print-cc ref clean
 .SECONDARY:
 
 -include $(wildcard $(BUILD)/backends/*.d $(BUILD)/bench/loadgen/*.d $(BUILD)/bench/tools/*.d $(BUILD)/bench/ref/*.d)

@@ -1,0 +1,137 @@
+#!/usr/bin/env python3
+"""harness.py - `make bench`: run the benchmark suites into a new results
+directory, then draw the charts and write summary.md (bench/report).
+
+Settings come from the environment (the Makefile passes its variables):
+  BACKENDS  comma- or space-separated backends (default: all seven)
+  SUITES    suites to run (default: concurrency msgsize idle connect cpu syscalls)
+  DURATION  measured seconds per run (quick 1, full 5)
+  REPEAT    runs per point, at least 3 (quick 3, full 5)
+  FULL=1    the long version: more points, longer runs (make bench-full)
+  RESULTS   where results go (default: results/)
+"""
+
+import datetime
+import os
+import platform
+import re
+import socket
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import muxbench  # noqa: E402
+
+ALL_SUITES = ["concurrency", "msgsize", "idle", "connect", "cpu", "syscalls"]
+
+
+def words(text):
+    return [w for w in re.split(r"[,\s]+", text or "") if w]
+
+
+def settings():
+    full = os.environ.get("FULL") == "1"
+    s = {
+        "full": full,
+        "backends": words(os.environ.get("BACKENDS")) or muxbench.BACKENDS,
+        "suites": words(os.environ.get("SUITES")) or ALL_SUITES,
+        "duration": float(os.environ.get("DURATION") or (5 if full else 1)),
+        "warmup": 1.0 if full else 0.25,
+        "repeat": int(os.environ.get("REPEAT") or (5 if full else 3)),
+        "results": os.environ.get("RESULTS") or os.path.join(muxbench.ROOT, "results"),
+    }
+    for b in s["backends"]:
+        if b not in muxbench.BACKENDS:
+            sys.exit("bench: unknown backend '%s' (one of: %s)" % (b, " ".join(muxbench.BACKENDS)))
+    for suite in s["suites"]:
+        if suite not in ALL_SUITES:
+            sys.exit("bench: unknown suite '%s' (one of: %s)" % (suite, " ".join(ALL_SUITES)))
+    if s["repeat"] < 1 or s["duration"] <= 0:
+        sys.exit("bench: REPEAT must be >= 1 and DURATION > 0")
+    return s
+
+
+def command_output(cmd):
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, shell=True).stdout.strip()
+    except OSError:
+        return "?"
+
+
+def cpu_model():
+    for line in open("/proc/cpuinfo"):
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or "?"
+
+
+def write_env(path, s, started):
+    server_cpu, loadgen_cpu = muxbench.pin_plan()
+    cc = command_output("make -s -C %s print-cc" % muxbench.ROOT)
+    env = [
+        ("date", started.strftime("%Y-%m-%d %H:%M UTC")),
+        ("host", socket.gethostname()),
+        ("kernel", platform.release()),
+        ("cpu model", cpu_model()),
+        ("cpus", str(os.cpu_count())),
+        ("cpus usable", " ".join(map(str, muxbench.cpus()))),
+        ("memory", command_output("free -h | awk '/Mem:/ {print $2}'")),
+        ("compiler", command_output("%s --version | head -1" % (cc.split()[0] if cc else "cc"))),
+        ("build", cc),
+        ("git revision", command_output("git -C %s describe --always --dirty" % muxbench.ROOT)),
+        ("ulimit -n", command_output("ulimit -n")),
+        ("somaxconn", command_output("cat /proc/sys/net/core/somaxconn")),
+        ("ephemeral ports", command_output("cat /proc/sys/net/ipv4/ip_local_port_range")),
+        ("pinning", "server on CPU %d, loadgen on CPU %d (taskset)" % (server_cpu, loadgen_cpu)),
+        ("settings", "backends=%s suites=%s duration=%gs warmup=%gs repeat=%d full=%s" % (
+            ",".join(s["backends"]), ",".join(s["suites"]), s["duration"], s["warmup"],
+            s["repeat"], s["full"])),
+        ("gnuplot", command_output("gnuplot --version")),
+        ("hyperfine", command_output("hyperfine --version")),
+    ]
+    with open(path, "w") as f:
+        for key, value in env:
+            f.write("%s: %s\n" % (key, value))
+
+
+def main():
+    s = settings()
+    if len(muxbench.cpus()) < 2:
+        print("bench: WARNING: only one CPU: the server and the load generator share it, "
+              "so every figure measures both of them together", file=sys.stderr)
+    started = datetime.datetime.now(datetime.timezone.utc)
+    name = "%s-%s" % (started.strftime("%Y-%m-%dT%H%MZ"), socket.gethostname())
+    out = os.path.join(s["results"], name)
+    os.makedirs(out, exist_ok=True)
+    write_env(os.path.join(out, "env.txt"), s, started)
+    print("bench: %s, %d repeats of %g s, backends %s -> %s" % (
+        "full" if s["full"] else "quick", s["repeat"], s["duration"],
+        " ".join(s["backends"]), os.path.relpath(out)))
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    for suite in s["suites"]:
+        t0 = time.monotonic()
+        print("bench: suite %s" % suite, flush=True)
+        cmd = [os.path.join(here, "suite-" + suite), "--out", out,
+               "--duration", str(s["duration"]), "--warmup", str(s["warmup"]),
+               "--repeat", str(s["repeat"])]
+        backends = s["backends"]
+        if suite == "idle":  # the C10K comparison is between the readiness APIs
+            backends = [b for b in backends if b in ("select", "poll", "epoll")] or backends
+        cmd += ["--backends", ",".join(backends)] + (["--full"] if s["full"] else [])
+        result = subprocess.run(cmd)
+        if result.returncode != 0:
+            sys.exit("bench: suite %s failed (exit %d)" % (suite, result.returncode))
+        print("bench: suite %s took %.0f s" % (suite, time.monotonic() - t0), flush=True)
+
+    latest = os.path.join(s["results"], "latest")
+    if os.path.islink(latest) or not os.path.exists(latest):
+        if os.path.islink(latest):
+            os.unlink(latest)
+        os.symlink(name, latest)
+    subprocess.run([os.path.join(here, "report"), out], check=True)
+
+
+if __name__ == "__main__":
+    main()
