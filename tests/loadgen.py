@@ -191,6 +191,58 @@ def faulty(fault, at=1000):
     return handle
 
 
+# A fork-per-connection server whose children burn a known amount of CPU
+# per message: a separate process, so that --server-pid sees it and its
+# children only.  argv: message size, CPU seconds to burn per message.  It
+# prints its port, and on SIGTERM stops its children (by PID) and exits.
+FORK_BURN_SERVER = r"""
+import os, signal, socket, sys, time
+size, burn_s = int(sys.argv[1]), float(sys.argv[2])
+lsock = socket.socket()
+lsock.bind(("127.0.0.1", 0))
+lsock.listen(128)
+print(lsock.getsockname()[1], flush=True)
+children = set()
+
+def stop(sig, frame):
+    for pid in children:
+        os.kill(pid, signal.SIGTERM)
+    os._exit(0)
+
+def serve(conn):
+    got = 0
+    while True:
+        data = conn.recv(65536)
+        if not data:
+            return
+        for _ in range((got + len(data)) // size - got // size):
+            end = time.process_time() + burn_s     # CPU time, not wall time
+            while time.process_time() < end:
+                pass
+        got += len(data)
+        conn.sendall(data)
+
+signal.signal(signal.SIGTERM, stop)
+while True:
+    conn, _ = lsock.accept()
+    pid = os.fork()
+    if pid == 0:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        lsock.close()
+        try:
+            serve(conn)
+        finally:
+            os._exit(0)
+    conn.close()
+    children.add(pid)
+    while children:
+        pid, _ = os.waitpid(-1, os.WNOHANG)
+        if pid == 0:
+            break
+        children.discard(pid)
+"""
+
+
 # ---------------------------------------------------------------- helpers
 
 class CaseFailed(Exception):
@@ -559,6 +611,37 @@ def case_server_pid():
     check(got["loadgen_cpu"]["user_s"] + got["loadgen_cpu"]["sys_s"] > 0, "own CPU is zero")
 
 
+def case_server_pid_fork():
+    """The server's CPU time must count many children that each ran less
+    than a clock tick: 50 children, each burning 0.2 ms of CPU per message
+    for about 22 messages (~5 ms each, half a tick), 200 ms in all in the
+    measured interval.  Counting whole ticks per child gives about 0."""
+    conns, rate, burn_s, size = 50, 500, 0.0002, 64
+    proc = subprocess.Popen([sys.executable, "-c", FORK_BURN_SERVER, str(size), str(burn_s)],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        port = proc.stdout.readline().strip()
+        check(port.isdigit(), "the forking test server did not start")
+        run = loadgen("--conns", conns, "--rate", rate, "--warmup", 0.2, "--duration", 2,
+                      "--size", size, "--server-pid", proc.pid, "--json", "127.0.0.1:" + port)
+    finally:
+        proc.send_signal(signal.SIGTERM)               # by PID: ours only
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+    expect_ok(run)
+    got = run.json()
+    burned = got["messages"] * burn_s   # at least: children burn before they echo
+    cpu = got["server_cpu"]["user_s"] + got["server_cpu"]["sys_s"]
+    # A lower bound with a wide margin; no upper bound: the interpreter
+    # costs what it costs.
+    check(cpu >= burned / 2, "server CPU %.3f s, but its children burned at least %.3f s "
+          "for the %d measured messages" % (cpu, burned, got["messages"]))
+
+
 def case_backends():
     """Every echo server of the project, when built: exact counts, and the
     CPU accounting of threads and forked children."""
@@ -608,6 +691,7 @@ CASES = {
     "connect-timeout": case_connect_timeout,
     "open-files-limit": case_open_files_limit,
     "server-pid": case_server_pid,
+    "server-pid-fork": case_server_pid_fork,
     "backends": case_backends,
 }
 

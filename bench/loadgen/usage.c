@@ -1,11 +1,36 @@
 /* usage.c - CPU and memory accounting from getrusage() and /proc.
  *
- * A server's /proc/PID/stat counts all its threads (utime, stime) and the
- * children it has already waited for (cutime, cstime).  A fork-per-
- * connection server's children are still alive while the load runs, so we
- * also walk its live descendants through /proc/PID/task/TID/children and
- * add theirs.  Resolution is one clock tick (10 ms at USER_HZ 100): fine
- * over seconds of load, useless for a single message. */
+ * The server's CPU time is the sum over its process tree, because a fork-
+ * per-connection server does its work in children:
+ *
+ *   live processes   the server and every descendant found through
+ *                    /proc/PID/task/TID/children: each one's process CPU
+ *                    clock (clock_getcpuclockid), in nanoseconds, over all
+ *                    its threads, those that have exited included;
+ *   reaped children  what each live process has waited for: cutime +
+ *                    cstime from /proc/PID/stat.  The kernel keeps these in
+ *                    nanoseconds but shows them only in clock ticks (10 ms
+ *                    at USER_HZ 100), so each sum loses less than a tick.
+ *
+ * Not utime + stime of each process: those are shown in ticks too and
+ * rounded down per process, so 100 children that ran 5 ms each add up to
+ * 0.  Not the run time in /proc/PID/task/TID/schedstat either: it is per
+ * live thread, and a thread-per-connection server's threads exit and take
+ * their time with them; the process clock keeps it.
+ *
+ * A child reaped between two samples moves, with all its time, from the
+ * live processes to its parent's cutime + cstime: nothing is lost or
+ * counted twice, but for that tick of rounding.  Within one sample we list
+ * the tree before reading any process, so a child reaped meanwhile was
+ * either listed or is already in its parent's cutime; if a listed process
+ * is gone from a second listing, it may be in neither or in both, and we
+ * sample again.
+ *
+ * User and system time are known only in ticks.  The kernel splits each
+ * process's exact run time in the proportion of the ticks it charged to
+ * user and to system mode; we do the same with the tree's sums (see
+ * tree_cpu()).  The total is exact; the split is as rough as the ticks
+ * are few. */
 #include "usage.h"
 
 #include <dirent.h>
@@ -13,9 +38,23 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
-#define MAX_TREE_DEPTH 8        /* server -> worker -> helper is plenty */
+#define MAX_TREE_DEPTH  8       /* server -> worker -> helper is plenty */
+#define SAMPLE_ATTEMPTS 5       /* then accept a sample some exit overlapped */
+#define MIN_SPLIT_TICKS 10      /* fewer ticks are no user/system proportion */
+
+struct pid_list {
+	pid_t *pids;
+	size_t n, cap;
+};
+
+/* The server's tree at one moment. */
+struct tree_sample {
+	unsigned long long run_ns;      /* exact, but for the reaped ticks */
+	unsigned long long user_ticks, sys_ticks;
+};
 
 void self_cpu(struct cpu_times *t)
 {
@@ -23,6 +62,64 @@ void self_cpu(struct cpu_times *t)
 	getrusage(RUSAGE_SELF, &ru);
 	t->user_s = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6;
 	t->sys_s = (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+static bool push(struct pid_list *list, pid_t pid)
+{
+	if (list->n == list->cap) {
+		size_t cap = list->cap ? 2 * list->cap : 64;
+		pid_t *pids = realloc(list->pids, cap * sizeof(*pids));
+		if (!pids)
+			return false;
+		list->pids = pids;
+		list->cap = cap;
+	}
+	list->pids[list->n++] = pid;
+	return true;
+}
+
+/* Appends the direct children of every thread of pid. */
+static bool list_children(pid_t pid, struct pid_list *list)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	DIR *tasks = opendir(path);
+	if (!tasks)
+		return true;            /* exited meanwhile: no children to list */
+	bool ok = true;
+	struct dirent *de;
+	while (ok && (de = readdir(tasks)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		char cpath[300];
+		snprintf(cpath, sizeof(cpath), "/proc/%d/task/%s/children", (int)pid, de->d_name);
+		FILE *f = fopen(cpath, "r");
+		if (!f)
+			continue;
+		int child;
+		while (ok && fscanf(f, "%d", &child) == 1)
+			ok = push(list, (pid_t)child);
+		fclose(f);
+	}
+	closedir(tasks);
+	return ok;
+}
+
+/* root and its descendants, a generation at a time; false if out of memory. */
+static bool list_tree(pid_t root, struct pid_list *list)
+{
+	list->n = 0;
+	if (!push(list, root))
+		return false;
+	size_t first = 0;               /* the generation whose children we list */
+	for (int depth = 0; depth < MAX_TREE_DEPTH && first < list->n; depth++) {
+		size_t end = list->n;
+		for (size_t i = first; i < end; i++)
+			if (!list_children(list->pids[i], list))
+				return false;
+		first = end;
+	}
+	return true;
 }
 
 /* utime, stime, cutime, cstime of one process, in clock ticks.  The fields
@@ -47,73 +144,147 @@ static bool proc_ticks(pid_t pid, unsigned long long ticks[4])
 		      &ticks[0], &ticks[1], &ticks[2], &ticks[3]) == 4;
 }
 
-/* Calls visit(child) for every direct child of every thread of pid. */
-static void for_each_child(pid_t pid, void (*visit)(pid_t, int, void *), int depth, void *arg)
+/* CPU time of all threads of a live (or zombie) process, in nanoseconds. */
+static bool proc_run_ns(pid_t pid, unsigned long long *ns)
 {
-	char path[64];
-	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
-	DIR *tasks = opendir(path);
-	if (!tasks)
-		return;
-	struct dirent *de;
-	while ((de = readdir(tasks)) != NULL) {
-		if (de->d_name[0] == '.')
-			continue;
-		char cpath[300];
-		snprintf(cpath, sizeof(cpath), "/proc/%d/task/%s/children", (int)pid, de->d_name);
-		FILE *f = fopen(cpath, "r");
-		if (!f)
-			continue;
-		int child;
-		while (fscanf(f, "%d", &child) == 1)
-			visit((pid_t)child, depth, arg);
-		fclose(f);
-	}
-	closedir(tasks);
-}
-
-static void add_cpu(pid_t pid, int depth, void *arg)
-{
-	unsigned long long *sum = arg, ticks[4];
-	if (!proc_ticks(pid, ticks))
-		return;                 /* exited meanwhile: its parent's cutime has it */
-	*sum += ticks[0] + ticks[1] + ticks[2] + ticks[3];
-	sum[1] += ticks[0] + ticks[2];  /* user part */
-	if (depth < MAX_TREE_DEPTH)
-		for_each_child(pid, add_cpu, depth + 1, arg);
-}
-
-bool tree_cpu(pid_t pid, struct cpu_times *t)
-{
-	unsigned long long sum[2] = { 0, 0 }, ticks[4];
-	if (!proc_ticks(pid, ticks))
+	clockid_t clock;
+	struct timespec ts;
+	if (clock_getcpuclockid(pid, &clock) != 0 || clock_gettime(clock, &ts) != 0)
 		return false;
-	add_cpu(pid, 0, sum);
-	double hz = (double)sysconf(_SC_CLK_TCK);
-	t->user_s = (double)sum[1] / hz;
-	t->sys_s = (double)(sum[0] - sum[1]) / hz;
+	*ns = (unsigned long long)ts.tv_sec * 1000000000ull + (unsigned long long)ts.tv_nsec;
 	return true;
 }
 
-static void add_rss(pid_t pid, int depth, void *arg)
+static bool add_process(pid_t pid, struct tree_sample *s)
 {
-	long *kib = arg;
-	char path[64];
-	long size, resident;
-	snprintf(path, sizeof(path), "/proc/%d/statm", (int)pid);
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return;
-	if (fscanf(f, "%ld %ld", &size, &resident) == 2)
-		*kib += resident * (sysconf(_SC_PAGESIZE) / 1024);
-	fclose(f);
-	if (depth < MAX_TREE_DEPTH)
-		for_each_child(pid, add_rss, depth + 1, arg);
+	unsigned long long ticks[4], run_ns;
+	if (!proc_ticks(pid, ticks) || !proc_run_ns(pid, &run_ns))
+		return false;
+	unsigned long long tick_ns = 1000000000ull / (unsigned long long)sysconf(_SC_CLK_TCK);
+	s->run_ns += run_ns + (ticks[2] + ticks[3]) * tick_ns;
+	s->user_ticks += ticks[0] + ticks[2];
+	s->sys_ticks += ticks[1] + ticks[3];
+	return true;
+}
+
+static int cmp_pid(const void *a, const void *b)
+{
+	pid_t x = *(const pid_t *)a, y = *(const pid_t *)b;
+	return (x > y) - (x < y);
+}
+
+/* Is every process of before still in after?  Sorts both. */
+static bool none_gone(struct pid_list *before, struct pid_list *after)
+{
+	qsort(before->pids, before->n, sizeof(pid_t), cmp_pid);
+	qsort(after->pids, after->n, sizeof(pid_t), cmp_pid);
+	size_t j = 0;
+	for (size_t i = 0; i < before->n; i++) {
+		while (j < after->n && after->pids[j] < before->pids[i])
+			j++;
+		if (j == after->n || after->pids[j] != before->pids[i])
+			return false;
+	}
+	return true;
+}
+
+/* Reads every listed process; false if the server itself is gone. */
+static bool read_tree(const struct pid_list *tree, struct tree_sample *s)
+{
+	*s = (struct tree_sample){ 0 };
+	if (!add_process(tree->pids[0], s))
+		return false;
+	for (size_t i = 1; i < tree->n; i++)
+		add_process(tree->pids[i], s);  /* gone: the relisting tells */
+	return true;
+}
+
+/* false if the server is gone (or memory ran out). */
+static bool sample_tree(pid_t root, struct tree_sample *s)
+{
+	struct pid_list listed = { 0 }, relisted = { 0 };
+	bool ok;
+	for (int attempt = 1;; attempt++) {
+		ok = list_tree(root, &listed) && read_tree(&listed, s);
+		if (!ok || attempt == SAMPLE_ATTEMPTS || !list_tree(root, &relisted) ||
+		    none_gone(&listed, &relisted))
+			break;
+	}
+	free(listed.pids);
+	free(relisted.pids);
+	return ok;
+}
+
+static unsigned long long since(unsigned long long now, unsigned long long then)
+{
+	return now > then ? now - then : 0;     /* a reaped child's rounding can dip */
+}
+
+/* The user part of the time between two samples: the proportion of the
+ * ticks counted between them, or of all the ticks so far if those are too
+ * few to be a proportion, else half.  A guess, either way, for processes
+ * that ran less than a tick or two each: the kernel itself calls a
+ * process's time all user until a tick has caught it in the kernel. */
+static double user_share(const struct tree_sample *then, const struct tree_sample *now)
+{
+	unsigned long long user = since(now->user_ticks, then->user_ticks);
+	unsigned long long sys = since(now->sys_ticks, then->sys_ticks);
+	if (user + sys < MIN_SPLIT_TICKS) {
+		user = now->user_ticks;
+		sys = now->sys_ticks;
+	}
+	return user + sys >= MIN_SPLIT_TICKS ? (double)user / (double)(user + sys) : 0.5;
+}
+
+/* Running totals of the server's user and system time: each call adds the
+ * run time since the previous call, split by user_share().  So the
+ * difference of two calls is the exact time between them, split by that
+ * interval's own ticks.  Splitting each call's whole total instead would
+ * let an interval's user time come out negative when the proportion
+ * changes. */
+static struct {
+	pid_t pid;
+	struct tree_sample last;
+	struct cpu_times total;
+} server;
+
+bool tree_cpu(pid_t pid, struct cpu_times *t)
+{
+	struct tree_sample now;
+	if (!sample_tree(pid, &now))
+		return false;
+	if (server.pid != pid) {
+		server.pid = pid;
+		server.last = (struct tree_sample){ 0 };
+		server.total = (struct cpu_times){ 0, 0 };
+	}
+	double run_s = (double)since(now.run_ns, server.last.run_ns) / 1e9;
+	double user = user_share(&server.last, &now);
+	server.total.user_s += run_s * user;
+	server.total.sys_s += run_s * (1 - user);
+	server.last = now;
+	*t = server.total;
+	return true;
 }
 
 long tree_rss_kib(pid_t pid)
 {
-	long kib = 0;
-	add_rss(pid, 0, &kib);
+	struct pid_list tree = { 0 };
+	long kib = 0, page_kib = sysconf(_SC_PAGESIZE) / 1024;
+	if (!list_tree(pid, &tree))
+		goto done;
+	for (size_t i = 0; i < tree.n; i++) {
+		char path[64];
+		long size, resident;
+		snprintf(path, sizeof(path), "/proc/%d/statm", (int)tree.pids[i]);
+		FILE *f = fopen(path, "r");
+		if (!f)
+			continue;       /* exited meanwhile */
+		if (fscanf(f, "%ld %ld", &size, &resident) == 2)
+			kib += resident * page_kib;
+		fclose(f);
+	}
+done:
+	free(tree.pids);
 	return kib;
 }

@@ -13,7 +13,10 @@ struct cpu_times {
 /* This process, all threads. */
 void self_cpu(struct cpu_times *t);
 /* The server process, its threads, its live descendants and the children
- * it has reaped; false if it is gone. */
+ * it has reaped; false if it is gone.  Exact in total (to a tick per
+ * process that reaps), split into user and system by the tick counts.
+ * Successive calls for one server report running totals, so subtract two
+ * of them; call from one thread. */
 bool tree_cpu(pid_t pid, struct cpu_times *t);
 /* Resident memory of the server and its live descendants, in KiB. */
 long tree_rss_kib(pid_t pid);
