@@ -89,6 +89,7 @@ $(BUILD)/%.o: %.c
 # The suites run the binaries of the plain build and of both sanitizer builds;
 # clang, when installed, must also build everything without a warning.
 test:
+	@bench/need-tools
 	$(MAKE) all
 	$(MAKE) all SAN=asan
 	$(MAKE) all SAN=tsan
