@@ -1,0 +1,1430 @@
+#!/usr/bin/env python3
+"""echo.py - the black-box suite for every muxlab echo server.
+
+One suite, run once per backend, like libevent's test.sh: every case runs
+against bin/echo-<backend> for all seven backends, through nothing but the
+command line, the sockets and /proc.  Where a backend is *meant* to behave
+differently, the EXPECTED table below says so, and the case checks that the
+difference really is there (XFAIL), so a student can read the table and
+learn what each I/O model cannot do.
+
+    python3 tests/echo.py                          all backends, all cases
+    python3 tests/echo.py --backend epoll --case sizes
+    python3 tests/echo.py --bindir bin/asan        the sanitizer build
+    python3 tests/echo.py --list                   the case names, in order
+
+Options: --backend and --case (repeatable), -j N backends at once (default
+4), --seed N to repeat the random data of an earlier run, --times.
+
+Each (backend, case) prints one line: `echo/epoll/sizes: ok`, `... XFAIL
+(reason)`, `... FAILED (what went wrong)` followed by indented detail lines
+(the server's stderr tail, the command that reproduces it) or `... skipped
+(reason)`.  The exit status is 1 if anything FAILED.
+
+Python 3 standard library only; loopback and Unix sockets only.
+"""
+
+import argparse
+import fcntl
+import os
+import random
+import re
+import resource
+import selectors
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+from concurrent.futures import ThreadPoolExecutor
+
+BACKENDS = ["blocking", "spin", "select", "poll", "epoll", "threads", "fork"]
+
+# ---------------------------------------------------------------------------
+# Expected differences between backends.
+#
+# XFAIL   the backend cannot do what the case asks, by design; the case checks
+#         that it fails in exactly the expected way.  If it passes instead
+#         (XPASS), that is reported as FAILED: the table or the server is wrong.
+# DIFFERS the case passes, with the numbers given here instead of the usual
+#         ones (the line still says `ok`).
+# SKIP    the case cannot say anything about this backend.
+# ---------------------------------------------------------------------------
+
+
+class Expect:
+    def __init__(self, outcome, reason, **params):
+        self.outcome = outcome    # "XFAIL", "ok" or "skipped"
+        self.reason = reason
+        self.params = params
+
+
+def XFAIL(reason, **params):
+    return Expect("XFAIL", reason, **params)
+
+
+def DIFFERS(reason, **params):
+    return Expect("ok", reason, **params)
+
+
+def SKIP(reason):
+    return Expect("skipped", reason)
+
+
+EXPECTED = {
+    "blocking": {
+        # One accept(), then read/write on that client until it leaves: a
+        # second client's connection is complete (the kernel did the
+        # handshake) but waits unaccepted in the listen backlog.
+        "concurrent": XFAIL("serves one client at a time"),
+        "signal": DIFFERS("the second client is never accepted", accepted=1),
+        "many_fds": SKIP("holds one connection at a time"),
+        "max_conns": SKIP("holds one connection at a time"),
+        "emfile": SKIP("holds one connection at a time"),
+    },
+    "spin": {
+        # Non-blocking calls in a loop with no waiting call: it burns a core
+        # whether or not there is anything to do.  In emfile only the CPU
+        # check is expected to fail; the clients must all be served.
+        "idle_cpu": XFAIL("busy-polls by design"),
+        "emfile": XFAIL("busy-polls by design"),
+    },
+    "select": {
+        # An fd_set is a bitmap of FD_SETSIZE (1024) bits: a client whose fd
+        # is 1024 or more cannot be watched, so the server refuses it.
+        "many_fds": XFAIL("select cannot watch fds >= FD_SETSIZE"),
+    },
+    "fork": {
+        # The parent closes its copy of each client fd right after fork(),
+        # so a low RLIMIT_NOFILE never runs it out of fds: nobody waits.
+        "emfile": DIFFERS("the parent holds no client fds", parent_runs_out=False),
+    },
+}
+
+# Timeouts are generous: the machine is shared and the sanitizer builds are
+# slow.  Nothing waits for a timeout when things work; cases poll.
+READY_TIMEOUT_S = 15      # server start to its "listening on" line
+STOP_TIMEOUT_S = 5        # SIGTERM to exit, before SIGKILL
+IO_TIMEOUT_S = 10         # longest stall of any one socket call
+SETTLE_S = 3              # for state that must come back (fds, threads)
+CASE_TIMEOUT_S = 180      # a whole case, as a last resort
+
+SANITIZER_MARKS = ["ERROR: AddressSanitizer", "runtime error:",
+                   "WARNING: ThreadSanitizer", "ERROR: LeakSanitizer"]
+READY_RE = re.compile(r"^echo-(\w+) listening on "
+                      r"(?:127\.0\.0\.1:(\d+)|\[::1\]:(\d+)|unix:(.+))$")
+SUMMARY_RE = re.compile(r"^echo-(\w+): (\d+) accepted, (\d+) refused, "
+                        r"(\d+) bytes echoed$")
+OPTIONS = ["--host", "--port", "--unix", "--backlog", "--max-conns",
+           "--bufsize", "--port-file", "--quiet", "--help"]
+KiB, MiB = 1 << 10, 1 << 20
+
+
+class Fail(Exception):
+    """A case found the server wrong."""
+
+
+class Skipped(Exception):
+    """The machine cannot run this case (not the backend's fault)."""
+
+
+class CaseTimeout(BaseException):
+    pass
+
+
+def check(cond, msg):
+    if not cond:
+        raise Fail(msg)
+
+
+# ---------------------------------------------------------------------------
+# Reading a process from /proc
+# ---------------------------------------------------------------------------
+
+def proc_status(pid, field):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return line.split()[1]
+    return None
+
+
+def children_of(pid):
+    """All descendants of pid (zombies too), found through each process's
+    parent pid: /proc/PID/task/*/children is not on every kernel."""
+    parent = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    stat = f.read()
+            except OSError:
+                continue
+            parent[int(entry)] = int(stat.rsplit(")", 1)[1].split()[1])
+    found, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        kids = [c for c, pp in parent.items() if pp == p]
+        found += kids
+        todo += kids
+    return found
+
+
+def tree_rss(pid):
+    """VmRSS in bytes of pid plus all its descendants."""
+    total = 0
+    for p in [pid] + children_of(pid):
+        try:
+            total += int(proc_status(p, "VmRSS") or 0) * KiB
+        except OSError:
+            pass
+    return total
+
+
+def fd_count(pid):
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def thread_count(pid):
+    return int(proc_status(pid, "Threads"))
+
+
+def cpu_times(pid):
+    """(seconds on a CPU, seconds runnable but waiting for one), summed over
+    all threads.  The wait matters for a busy loop on a loaded machine: it
+    wants a whole core even when it only gets half of one.  Without
+    schedstat (a kernel option), utime + stime from /proc/PID/stat, no wait."""
+    if not os.path.exists(f"/proc/{pid}/schedstat"):
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        ticks = int(fields[11]) + int(fields[12])    # utime, stime
+        return ticks / os.sysconf("SC_CLK_TCK"), 0.0
+    run_ns = wait_ns = 0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                run, wait = f.read().split()[:2]
+        except OSError:
+            continue            # the thread has just ended
+        run_ns += int(run)
+        wait_ns += int(wait)
+    return run_ns / 1e9, wait_ns / 1e9
+
+
+def cpu_use(pid, seconds):
+    """(share of one core used, share wanted) over the next `seconds`."""
+    run0, wait0 = cpu_times(pid)
+    t0 = time.monotonic()
+    time.sleep(seconds)
+    run1, wait1 = cpu_times(pid)
+    wall = time.monotonic() - t0
+    return (run1 - run0) / wall, (run1 - run0 + wait1 - wait0) / wall
+
+
+def poll_until(pred, timeout=SETTLE_S, every=0.02):
+    deadline = time.monotonic() + timeout
+    while True:
+        if pred():
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(every)
+
+
+def settled(read, quiet_s=0.1, timeout=SETTLE_S):
+    """read() once it has returned the same value for quiet_s."""
+    value, since = read(), time.monotonic()
+    deadline = since + timeout
+    while time.monotonic() - since < quiet_s and time.monotonic() < deadline:
+        time.sleep(0.01)
+        now = read()
+        if now != value:
+            value, since = now, time.monotonic()
+    return value
+
+
+def process_started(pid):
+    """Start time of pid, to tell it from a later process with the same pid."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[19]
+    except OSError:
+        return None
+
+
+# ---------------------------------------------------------------------------
+# A server under test
+# ---------------------------------------------------------------------------
+
+class Server:
+    """One running bin/echo-<backend>: stdout through a pipe, stderr to a
+    file (shown when a case fails)."""
+
+    def __init__(self, case, args, nofile=None):
+        self.case = case
+        self.name = f"echo-{case.backend}"
+        args = list(args)
+        if "--unix" not in args and "--port" not in args:
+            args = ["--port", "0"] + args
+        self.argv = [case.binary] + args
+        self.stderr_path = case.tmp(f"{self.name}.stderr")
+        self.stopped = False
+        self.out = b""
+        preexec = None
+        if nofile:
+            hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+            preexec = lambda: resource.setrlimit(resource.RLIMIT_NOFILE,
+                                                 (nofile, hard))
+        with open(self.stderr_path, "wb") as err:
+            self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL,
+                                         stdout=subprocess.PIPE, stderr=err,
+                                         preexec_fn=preexec)
+        self.pid = self.proc.pid
+        self.kids = {}          # descendants seen, pid -> start time
+        case.servers.append(self)
+        self.ready_line = self._read_line(READY_TIMEOUT_S)
+        m = READY_RE.match(self.ready_line)
+        check(m, f"bad ready line {self.ready_line!r}")
+        check(m.group(1) == case.backend,
+              f"ready line names echo-{m.group(1)}, not {self.name}")
+        if m.group(4):
+            self.family, self.addr = socket.AF_UNIX, m.group(4)
+        elif m.group(3):
+            self.family, self.addr = socket.AF_INET6, ("::1", int(m.group(3)))
+        else:
+            self.family, self.addr = socket.AF_INET, ("127.0.0.1", int(m.group(2)))
+        self.port = None if m.group(4) else self.addr[1]
+
+    def _read_line(self, timeout):
+        deadline = time.monotonic() + timeout
+        fd = self.proc.stdout.fileno()
+        with selectors.DefaultSelector() as sel:
+            sel.register(fd, selectors.EVENT_READ)
+            while b"\n" not in self.out:
+                left = deadline - time.monotonic()
+                if left <= 0 or not sel.select(left):
+                    raise Fail(f"no ready line within {timeout} s")
+                chunk = os.read(fd, 4096)
+                if not chunk:
+                    raise Fail(f"exited before its ready line "
+                               f"(status {self.proc.wait()})")
+                self.out += chunk
+        line, self.out = self.out.split(b"\n", 1)
+        return line.decode(errors="replace")
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def check_alive(self):
+        if not self.alive():
+            raise Fail(f"server died ({describe_status(self.proc.returncode)})")
+
+    def connect(self, timeout=IO_TIMEOUT_S):
+        sock = socket.socket(self.family, socket.SOCK_STREAM)
+        sock.settimeout(timeout)
+        try:
+            sock.connect(self.addr)
+        except OSError:
+            sock.close()
+            raise
+        self.case.sockets.append(sock)
+        return sock
+
+    def note_kids(self):
+        for p in children_of(self.pid):
+            self.kids.setdefault(p, process_started(p))
+
+    def stop(self, sig=signal.SIGTERM, timeout=STOP_TIMEOUT_S, during=""):
+        """Signal the server, wait for it (SIGKILL after timeout), collect
+        stdout.  Returns the exit status; a kill is a Fail."""
+        if self.stopped:
+            return self.proc.returncode
+        self.stopped = True
+        died_early = not self.alive()
+        if not died_early:
+            self.note_kids()
+            self.proc.send_signal(sig)
+        try:
+            self.proc.wait(timeout)
+            killed = False
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            killed = True
+        leftover = self._end_kids()     # they hold stdout open too
+        self._read_rest()
+        if killed:
+            raise Fail(f"did not exit within {timeout} s of "
+                       f"{signal.Signals(sig).name}{during}; killed")
+        if died_early:
+            raise Fail(f"server died ({describe_status(self.proc.returncode)})")
+        if leftover:
+            raise Fail(f"child processes {leftover[:5]} still running after "
+                       f"the server exited; killed")
+        return self.proc.returncode
+
+    def _read_rest(self, timeout=2):
+        fd = self.proc.stdout.fileno()
+        with selectors.DefaultSelector() as sel:
+            sel.register(fd, selectors.EVENT_READ)
+            while sel.select(timeout):
+                chunk = os.read(fd, 65536)
+                if not chunk:
+                    break
+                self.out += chunk
+        self.proc.stdout.close()
+
+    def _end_kids(self):
+        """Children of a fork server that outlive it (the parent was killed,
+        or forgot them): SIGKILL them, by pid, if the pid still names the
+        same process.  Returns their pids."""
+        def left():
+            return [p for p, t in self.kids.items()
+                    if t and process_started(p) == t and proc_state(p)[:1] != "Z"]
+        if poll_until(lambda: not left(), timeout=2):
+            return []
+        pids = left()
+        for p in pids:
+            try:
+                os.kill(p, signal.SIGKILL)
+            except OSError:
+                pass
+        return pids
+
+    def stdout_lines(self):
+        """Every stdout line, the ready line first (after stop())."""
+        rest = self.out.decode(errors="replace").splitlines()
+        return [self.ready_line] + rest
+
+    def summary(self):
+        """(accepted, refused, bytes echoed) from the last stdout line."""
+        lines = self.stdout_lines()
+        check(len(lines) == 2, f"stdout has {len(lines)} lines, not 2 "
+              f"(ready line, summary): {lines[-3:]!r}")
+        m = SUMMARY_RE.match(lines[-1])
+        check(m and m.group(1) == self.case.backend,
+              f"last stdout line is not a summary: {lines[-1]!r}")
+        return int(m.group(2)), int(m.group(3)), int(m.group(4))
+
+    def stderr_text(self):
+        with open(self.stderr_path, "rb") as f:
+            return f.read().decode(errors="replace")
+
+
+def proc_state(pid):
+    """R, S, Z ...; "" once the process is gone."""
+    try:
+        return proc_status(pid, "State") or ""
+    except OSError:
+        return ""
+
+
+def describe_status(code):
+    if code is None:
+        return "still running"
+    if code < 0:
+        return f"killed by {signal.Signals(-code).name}"
+    return f"exit status {code}"
+
+
+# ---------------------------------------------------------------------------
+# Client side
+# ---------------------------------------------------------------------------
+
+def first_difference(got, want):
+    n = min(len(got), len(want))
+    for i in range(0, n, 4096):
+        if got[i:i + 4096] != want[i:i + 4096]:
+            for j in range(i, min(i + 4096, n)):
+                if got[j] != want[j]:
+                    return j
+    return n
+
+
+def recv_exact(sock, n, what="echo"):
+    """Read exactly n bytes; EOF, reset or a stall is a Fail."""
+    buf = bytearray()
+    while len(buf) < n:
+        try:
+            chunk = sock.recv(min(n - len(buf), 256 * KiB))
+        except socket.timeout:
+            raise Fail(f"{what}: no data for {sock.gettimeout()} s after "
+                       f"{len(buf)} of {n} bytes")
+        except ConnectionResetError:
+            raise Fail(f"{what}: connection reset after {len(buf)} of {n} bytes")
+        if not chunk:
+            raise Fail(f"{what}: EOF after {len(buf)} of {n} bytes")
+        buf += chunk
+    return bytes(buf)
+
+
+def echo(sock, msg, what="echo"):
+    if not sock.gettimeout():           # Clients leaves its sockets non-blocking
+        sock.settimeout(IO_TIMEOUT_S)
+    sock.sendall(msg)
+    got = recv_exact(sock, len(msg), what)
+    check(got == msg, f"{what}: {len(msg)} bytes came back different at "
+          f"byte {first_difference(got, msg)}")
+
+
+def read_to_end(sock, timeout=IO_TIMEOUT_S):
+    """Everything until EOF or reset: (bytes, "EOF"|"reset").  A stall is a Fail."""
+    sock.settimeout(timeout)
+    buf = bytearray()
+    while True:
+        try:
+            chunk = sock.recv(256 * KiB)
+        except socket.timeout:
+            raise Fail(f"no EOF within {timeout} s (got {len(buf)} bytes)")
+        except ConnectionResetError:
+            return bytes(buf), "reset"
+        if not chunk:
+            return bytes(buf), "EOF"
+        buf += chunk
+
+
+def refused(sock, msg=b"hello?", timeout=IO_TIMEOUT_S):
+    """Send msg; True if the server closes without echoing anything,
+    False if the echo comes back."""
+    try:
+        sock.sendall(msg)
+    except (BrokenPipeError, ConnectionResetError):
+        return True
+    sock.settimeout(timeout)
+    try:
+        first = sock.recv(len(msg))
+    except ConnectionResetError:
+        return True
+    except socket.timeout:
+        raise Fail(f"neither echo nor EOF within {timeout} s")
+    if not first:
+        return True
+    rest = recv_exact(sock, len(msg) - len(first)) if len(first) < len(msg) else b""
+    check(first + rest == msg, "got something other than the echo")
+    return False
+
+
+def readable(sock, timeout):
+    with selectors.DefaultSelector() as sel:
+        sel.register(sock, selectors.EVENT_READ)
+        return bool(sel.select(timeout))
+
+
+class Writer(threading.Thread):
+    """Sends chunks on a socket while the caller reads: a client that
+    writes everything before reading deadlocks as soon as the echo fills
+    the socket buffers."""
+
+    def __init__(self, sock, chunks, pause=None, then_shut_wr=False):
+        super().__init__(daemon=True)
+        self.sock, self.chunks, self.pause = sock, chunks, pause
+        self.then_shut_wr = then_shut_wr
+        self.error = None
+        self.start()
+
+    def run(self):
+        try:
+            for chunk in self.chunks:
+                self.sock.sendall(chunk)
+                if self.pause:
+                    self.pause()
+            if self.then_shut_wr:
+                self.sock.shutdown(socket.SHUT_WR)
+        except OSError as e:
+            self.error = e
+
+    def finish(self):
+        self.join(IO_TIMEOUT_S)
+        check(not self.is_alive(), "writer still blocked after the echo was read")
+        check(self.error is None, f"send failed: {self.error!r}")
+
+
+def stream_echo(sock, data, chunks, pause=None, recv_size=lambda: 256 * KiB):
+    """Send `chunks` (which join to `data`) from a writer thread; read the
+    echo and compare it as it arrives."""
+    writer = Writer(sock, chunks, pause)
+    got = 0
+    view = memoryview(data)
+    while got < len(data):
+        try:
+            chunk = sock.recv(min(len(data) - got, recv_size()))
+        except socket.timeout:
+            raise Fail(f"echo stalled {sock.gettimeout()} s after {got} of "
+                       f"{len(data)} bytes" + writer_note(writer))
+        except ConnectionResetError:
+            raise Fail(f"reset after {got} of {len(data)} bytes" + writer_note(writer))
+        if not chunk:
+            raise Fail(f"EOF after {got} of {len(data)} bytes" + writer_note(writer))
+        if chunk != view[got:got + len(chunk)]:
+            raise Fail(f"echo of {len(data)} bytes differs at byte "
+                       f"{got + first_difference(chunk, view[got:got + len(chunk)])}")
+        got += len(chunk)
+    writer.finish()
+
+
+def writer_note(writer):
+    return f" (writer: {writer.error!r})" if writer.error else ""
+
+
+def flood(sock, limit, stall_s=0.3):
+    """Send up to `limit` bytes without reading; stop early once the socket
+    has not taken a byte for stall_s (the server is blocked writing back)."""
+    sock.setblocking(False)
+    chunk = b"\xa5" * (64 * KiB)
+    sent = 0
+    with selectors.DefaultSelector() as sel:
+        sel.register(sock, selectors.EVENT_WRITE)
+        while sent < limit:
+            try:
+                sent += sock.send(chunk[:limit - sent])
+            except BlockingIOError:
+                if not sel.select(stall_s):
+                    break
+    return sent
+
+
+def server_rx_queue(server_port, client_port):
+    """Bytes the server has received from this client but not read yet,
+    from /proc/net/tcp (IPv4 loopback)."""
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            fields = line.split()
+            local, remote = fields[1], fields[2]
+            if (int(local.split(":")[1], 16) == server_port
+                    and int(remote.split(":")[1], 16) == client_port):
+                return int(fields[4].split(":")[1], 16)
+    return None
+
+
+def close_in_close_wait(sock, server_port):
+    """Close so that the server's next write fails with EPIPE.
+
+    A client that just closes with unread data sends RST, and the server
+    sees ECONNRESET; SIGPIPE is raised only for EPIPE, which a write gets
+    when the RST finds the socket in CLOSE_WAIT, i.e. after the client's
+    FIN.  So: send until the server stops reading (it is stuck writing an
+    echo we never read), with everything we sent already in its receive
+    queue so the FIN can follow at once; shutdown(SHUT_WR); then close()."""
+    client_port = sock.getsockname()[1]
+    sock.setblocking(False)
+    deadline = time.monotonic() + IO_TIMEOUT_S
+    stuck = 0
+    while stuck < 3 and time.monotonic() < deadline:
+        if not poll_until(lambda: unsent(sock) == 0, timeout=1, every=0.001):
+            break               # its receive buffer is full: FIN will wait
+        queued = server_rx_queue(server_port, client_port)
+        if queued:
+            time.sleep(0.02)
+            if server_rx_queue(server_port, client_port) == queued:
+                stuck += 1      # it has our bytes but does not read them
+                continue
+        stuck = 0
+        try:
+            # 64 KiB at a time: less than a receive buffer holds, so when
+            # the server gets stuck the last chunk still fits in it.
+            sock.send(b"\x5a" * (64 * KiB))
+        except BlockingIOError:
+            pass
+    sock.shutdown(socket.SHUT_WR)
+    poll_until(lambda: unsent(sock) == 0, timeout=1, every=0.005)
+    time.sleep(0.02)
+    sock.close()
+
+
+SIOCOUTQNSD = 0x894B            # linux/sockios.h
+
+
+def unsent(sock):
+    """Bytes in sock's send queue not yet sent to the peer."""
+    return struct.unpack("i", fcntl.ioctl(sock, SIOCOUTQNSD, b"\0" * 4))[0]
+
+
+def rst_close(sock):
+    """Close with SO_LINGER {on, 0 s}: the kernel sends RST, not FIN."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()
+
+
+class Clients:
+    """Many clients at once, each waiting for its own echo, watched with one
+    selector.  served: indexes whose echo came back whole."""
+
+    def __init__(self, server):
+        self.server = server
+        self.socks, self.msgs, self.got = [], [], []
+        self.served, self.closed = set(), set()
+        self.sel = selectors.DefaultSelector()
+
+    def add(self, msg):
+        i = len(self.socks)
+        sock = self.server.connect()
+        sock.setblocking(False)
+        self.socks.append(sock)
+        self.msgs.append(msg)
+        self.got.append(bytearray())
+        sock.sendall(msg)
+        self.sel.register(sock, selectors.EVENT_READ, i)
+        return i
+
+    def pending(self):
+        return [i for i in range(len(self.socks))
+                if i not in self.served and i not in self.closed]
+
+    def poll(self, timeout):
+        """Read what has arrived.  Returns the indexes served in this call;
+        a client that sees EOF or reset before its whole echo goes into
+        self.closed (the case decides whether that is allowed)."""
+        newly = []
+        for key, _ in self.sel.select(timeout):
+            i = key.data
+            try:
+                chunk = self.socks[i].recv(64 * KiB)
+            except BlockingIOError:
+                continue
+            except ConnectionResetError:
+                chunk = b""
+            if not chunk:
+                self.sel.unregister(self.socks[i])
+                self.closed.add(i)
+                continue
+            self.got[i] += chunk
+            want = self.msgs[i]
+            check(want.startswith(self.got[i]), f"client {i} got bytes that "
+                  f"are not its echo")
+            if len(self.got[i]) == len(want):
+                self.sel.unregister(self.socks[i])
+                self.served.add(i)
+                newly.append(i)
+        return newly
+
+    def wait(self, pred, timeout):
+        """Poll until pred() holds; False on timeout."""
+        deadline = time.monotonic() + timeout
+        while not pred():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            self.poll(min(left, 0.05))
+        return True
+
+    def settle(self, quiet_s=0.5, timeout=IO_TIMEOUT_S):
+        """Poll until nothing new happens for quiet_s."""
+        deadline = time.monotonic() + timeout
+        last = time.monotonic()
+        while time.monotonic() - last < quiet_s and time.monotonic() < deadline:
+            if self.poll(0.05):
+                last = time.monotonic()
+            if not self.pending():
+                return
+
+    def close(self, i):
+        try:
+            self.sel.unregister(self.socks[i])
+        except (KeyError, ValueError):
+            pass
+        self.socks[i].close()
+
+
+def message(i, size=32):
+    head = f"client {i:04d} ".encode()
+    return (head * (size // len(head) + 1))[:max(size, len(head))]
+
+
+# ---------------------------------------------------------------------------
+# The cases.  Each takes a Case `t` and raises Fail on a wrong server.
+# ---------------------------------------------------------------------------
+
+def case_ready(t):
+    """One ready line of the right form, flushed; --port-file agrees;
+    --quiet leaves stdout alone and stderr empty."""
+    port_file = t.tmp("port")
+    s = t.server("--quiet", "--port-file", port_file)
+    check(s.family == socket.AF_INET, f"default host is not 127.0.0.1: {s.ready_line!r}")
+    with open(port_file) as f:
+        content = f.read()
+    check(content == f"{s.port}\n",
+          f"--port-file holds {content!r}, ready line says port {s.port}")
+    sock = s.connect()
+    echo(sock, b"hello")
+    sock.close()
+    check(s.stop() == 0, f"SIGTERM: {describe_status(s.proc.returncode)}")
+    accepted, refused_n, nbytes = s.summary()
+    check((accepted, refused_n, nbytes) == (1, 0, 5),
+          f"summary says {accepted} accepted, {refused_n} refused, {nbytes} "
+          f"bytes; want 1, 0, 5")
+    err = s.stderr_text()
+    check(err == "", f"--quiet but stderr has {err.splitlines()[:1]!r}")
+
+
+def case_bytes(t):
+    """All 256 byte values, in one message and one at a time."""
+    s = t.server()
+    sock = s.connect()
+    echo(sock, bytes(range(256)) * 4, "all 256 byte values")
+    for b in range(256):
+        echo(sock, bytes([b]), f"single byte {b:#04x}")
+
+
+def case_sizes(t):
+    """Messages from 1 byte to 4 MiB, one after another on one connection."""
+    s = t.server()
+    sock = s.connect()
+    for size in (1, 63, 64, 4095, 64 * KiB, 1 * MiB, 4 * MiB):
+        data = t.rng.randbytes(size)
+        chunks = [data[i:i + 64 * KiB] for i in range(0, size, 64 * KiB)]
+        stream_echo(sock, data, chunks)
+
+
+def case_chunking(t):
+    """A server buffer of 7 bytes, chunks of 1 B .. 64 KiB (sizes spread
+    evenly on a log scale), occasional pauses, random read sizes."""
+    s = t.server("--bufsize", "7")
+    sock = s.connect()
+    chunks, total = [], 0
+    while total < 384 * KiB:
+        chunk = t.rng.randbytes(int(2 ** t.rng.uniform(0, 16)))
+        chunks.append(chunk)
+        total += len(chunk)
+    data = b"".join(chunks)
+    pauses = random.Random(t.rng.random())
+    reads = random.Random(t.rng.random())
+    stream_echo(sock, data, chunks,
+                pause=lambda: pauses.random() < 0.05 and time.sleep(0.001),
+                recv_size=lambda: int(2 ** reads.uniform(0, 16)))
+
+
+def case_concurrent(t):
+    """64 clients connected at once, each gets its own echo while all stay
+    connected."""
+    s = t.server()
+    if t.xfail:
+        # Expected: the second client waits until the first one leaves.
+        first, second = s.connect(), s.connect()
+        echo(first, b"first", "first client")
+        second.sendall(b"second")
+        check(not readable(second, 0.5), "XPASS: a second client was served "
+              "while the first was still connected")
+        first.close()
+        check(recv_exact(second, 6, "second client, after the first left")
+              == b"second", "second client got something other than its echo")
+        return
+    clients = Clients(s)
+    for i in range(64):
+        clients.add(message(i, 16 + 7 * i))
+    clients.wait(lambda: not clients.pending(), IO_TIMEOUT_S)
+    check(not clients.closed, f"{len(clients.closed)} clients saw EOF or reset "
+          f"before their echo, e.g. client {min(clients.closed, default=0)}")
+    check(len(clients.served) == 64, f"only {len(clients.served)} of 64 "
+          f"clients got their echo within {IO_TIMEOUT_S} s")
+
+
+def case_backpressure(t):
+    """64 MiB through a reader that first pauses, then reads slowly: the
+    server must stop reading while it cannot write, not buffer the rest."""
+    bound = 32 * MiB
+    total = 64 * MiB
+    s = t.server()
+    sock = s.connect()
+    echo(sock, b"warm-up")      # the connection (and a fork child) exists
+    base = tree_rss(s.pid)
+    samples = [base]
+    stop = threading.Event()
+
+    def sample():
+        while not stop.is_set():
+            try:
+                samples.append(tree_rss(s.pid))
+            except OSError:
+                pass
+            stop.wait(0.02)
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    data = t.rng.randbytes(total)
+    chunks = [memoryview(data)[i:i + 64 * KiB] for i in range(0, total, 64 * KiB)]
+    try:
+        writer = Writer(sock, chunks)
+        got = 0
+        view = memoryview(data)
+        since_sleep = 0
+        # Read nothing for 0.2 s (a server that buffers swallows most of
+        # the 64 MiB by then), after that 256 KiB per ~1 ms.
+        time.sleep(0.2)
+        while got < total:
+            try:
+                chunk = sock.recv(min(total - got, 256 * KiB - since_sleep))
+            except socket.timeout:
+                raise Fail(f"echo stalled after {got} of {total} bytes"
+                           + writer_note(writer))
+            check(chunk, f"EOF after {got} of {total} bytes" + writer_note(writer))
+            if chunk != view[got:got + len(chunk)]:
+                raise Fail(f"echo differs at byte {got + first_difference(chunk, view[got:got + len(chunk)])}")
+            got += len(chunk)
+            since_sleep += len(chunk)
+            if since_sleep >= 256 * KiB:
+                since_sleep = 0
+                time.sleep(0.001)
+        writer.finish()
+    finally:
+        stop.set()
+        sampler.join()
+    growth = max(samples) - base
+    check(growth < bound, f"server memory grew {growth // MiB} MiB during a "
+          f"64 MiB transfer (bound {bound // MiB} MiB): it buffers what it "
+          f"cannot write")
+
+
+def case_half_close(t):
+    """shutdown(SHUT_WR) after the data: the whole echo, then EOF."""
+    s = t.server()
+    sock = s.connect()
+    data = t.rng.randbytes(200 * KiB)
+    writer = Writer(sock, [data[i:i + 16 * KiB] for i in range(0, len(data), 16 * KiB)],
+                    then_shut_wr=True)
+    got, how = read_to_end(sock)
+    writer.finish()
+    check(got == data, f"sent {len(data)} bytes then SHUT_WR; got {len(got)} "
+          f"back before {how}" + (f", differing at byte {first_difference(got, data)}"
+                                  if len(got) == len(data) else ""))
+    check(how == "EOF", "the connection was reset, not closed, after the echo")
+
+
+def case_reset(t):
+    """Clients that vanish while the server is writing to them (RST, EPIPE):
+    the server lives on, serves the next client, and closes their fds."""
+    s = t.server()
+    # The baseline is taken after one client came and went, so the server's
+    # loop is surely running (epoll creates its fd after the ready line).
+    probe = s.connect()
+    echo(probe, b"probe")
+    probe.close()
+    base = settled(lambda: fd_count(s.pid))
+    # Each client sends until the socket takes no more: by then the server
+    # is stuck writing an echo that nobody reads.
+    a = s.connect()
+    flood(a, 64 * MiB)
+    rst_close(a)
+    b = s.connect()
+    close_in_close_wait(b, s.port)
+    s.check_alive()
+    c = s.connect()
+    echo(c, b"still there?", "new client after the resets")
+    c.close()
+    s.check_alive()
+    now = [fd_count(s.pid)]
+
+    def back():
+        now[0] = fd_count(s.pid)
+        return now[0] <= base
+    check(poll_until(back), f"fd count {now[0]}, baseline {base}")
+
+
+def case_ipv6(t):
+    """--host ::1."""
+    probe = socket.socket(socket.AF_INET6)
+    try:
+        probe.bind(("::1", 0))
+    except OSError:
+        raise Skipped("no IPv6 loopback on this machine")
+    finally:
+        probe.close()
+    s = t.server("--host", "::1")
+    check(s.family == socket.AF_INET6, f"ready line {s.ready_line!r} is not [::1]")
+    sock = s.connect()
+    echo(sock, b"over ipv6")
+
+
+def case_unix(t):
+    """--unix PATH; after SIGTERM the path is gone."""
+    path = t.tmp("echo.sock")
+    s = t.server("--unix", path)
+    check(s.addr == path, f"ready line {s.ready_line!r}, started with --unix {path}")
+    sock = s.connect()
+    echo(sock, b"over a unix socket")
+    sock.close()
+    check(s.stop() == 0, f"SIGTERM: {describe_status(s.proc.returncode)}")
+    check(not os.path.exists(path), f"{path} still exists after SIGTERM")
+
+
+def case_signal(t):
+    """SIGTERM with two clients connected: exit 0, clients see EOF or reset,
+    the summary counts the accepted clients and the bytes they got back.
+    Then SIGINT: exit 0 too.  Then SIGTERM while the server is stuck
+    writing to a client that does not read."""
+    accepted_want = t.param("accepted", 2)
+    s = t.server()
+    clients = [s.connect(), s.connect()]
+    msgs = [t.rng.randbytes(1000), t.rng.randbytes(3000)]
+    for sock, msg in zip(clients, msgs):
+        sock.sendall(msg)
+    received = 0
+    for i in range(accepted_want):
+        received += len(recv_exact(clients[i], len(msgs[i]), f"client {i}"))
+    code = s.stop(signal.SIGTERM, during=" (two clients)")
+    check(code == 0, f"SIGTERM: {describe_status(code)}")
+    for i, sock in enumerate(clients):
+        extra, _ = read_to_end(sock, timeout=3)
+        received += len(extra)
+    accepted, refused_n, nbytes = s.summary()
+    check((accepted, refused_n) == (accepted_want, 0),
+          f"summary says {accepted} accepted, {refused_n} refused; want "
+          f"{accepted_want}, 0")
+    check(nbytes == received, f"summary says {nbytes} bytes echoed, the "
+          f"clients got {received}")
+
+    s2 = t.server()
+    sock = s2.connect()
+    echo(sock, b"ping")
+    code = s2.stop(signal.SIGINT, during=" (one idle client)")
+    check(code == 0, f"SIGINT: {describe_status(code)}")
+    read_to_end(sock, timeout=3)
+    check(s2.summary() == (1, 0, 4), f"summary after SIGINT {s2.stdout_lines()[-1]!r}, "
+          f"want 1 accepted, 0 refused, 4 bytes")
+
+    # A client that sends but never reads leaves the server blocked in a
+    # write (or waiting to write): the signal must end that too.
+    s3 = t.server()
+    sock = s3.connect()
+    flood(sock, 64 * MiB)
+    during = " (writing to a client that does not read)"
+    code = s3.stop(signal.SIGTERM, during=during)
+    check(code == 0, f"SIGTERM{during}: {describe_status(code)}")
+    check(s3.summary()[0] == 1, f"summary {s3.stdout_lines()[-1]!r}, want 1 accepted")
+
+
+BAD_OPTIONS = [                 # (arguments, a word the error line must contain)
+    (["--bogus"], "bogus"),
+    (["--port", "abc"], "port"),
+    (["--port", "70000"], "port"),
+    (["--port", "-1"], "port"),
+    (["--bufsize", "0"], "bufsize"),
+    (["--bufsize", "16777217"], "bufsize"),
+    (["--bufsize", "12k"], "bufsize"),
+    (["--backlog", "-1"], "backlog"),
+    (["--max-conns", "abc"], "max-conns"),
+    (["--port"], "port"),
+    (["stray"], "stray"),
+]
+
+
+def run_cli(t, args, timeout=READY_TIMEOUT_S):
+    """Run the server expecting it to exit on its own."""
+    proc = subprocess.Popen([t.binary] + args, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        raise Fail(f"{' '.join(args)}: still running after {timeout} s")
+    return proc.returncode, out.decode(errors="replace"), err.decode(errors="replace")
+
+
+def case_options(t):
+    """Bad options: exit 2, one line on stderr naming the problem, nothing
+    on stdout.  --help: usage on stdout, exit 0.  Port in use: exit 1."""
+    prefix = f"echo-{t.backend}: "
+    for args, word in BAD_OPTIONS:
+        # --port 0 first: a server that wrongly accepts the option binds a
+        # free port, not 7007 (and the case sees it still running).
+        argv = ["--port", "0"] + args
+        code, out, err = run_cli(t, argv)
+        shown = " ".join(args)
+        check(code == 2, f"{shown}: {describe_status(code)}, want exit status 2")
+        check(out == "", f"{shown}: stdout not empty: {out.splitlines()[:1]!r}")
+        lines = err.splitlines()
+        check(len(lines) == 1, f"{shown}: {len(lines)} lines on stderr, want 1: "
+              f"{lines[:3]!r}")
+        check(lines[0].startswith(prefix) and word in lines[0],
+              f"{shown}: stderr {lines[0]!r} does not start with {prefix!r} "
+              f"and name {word!r}")
+    code, out, err = run_cli(t, ["--help"])
+    check(code == 0, f"--help: {describe_status(code)}")
+    missing = [o for o in OPTIONS if o not in out]
+    check(not missing, f"--help does not mention {', '.join(missing)}")
+    check(err == "", f"--help wrote to stderr: {err.splitlines()[:1]!r}")
+
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    holder.listen()
+    port = holder.getsockname()[1]
+    try:
+        code, out, err = run_cli(t, ["--port", str(port)])
+    finally:
+        holder.close()
+    lines = err.splitlines()
+    check(code == 1, f"port {port} in use: {describe_status(code)}, want exit status 1")
+    check(out == "", f"port in use: stdout not empty: {out.splitlines()[:1]!r}")
+    check(len(lines) == 1 and lines[0].startswith(prefix),
+          f"port in use: stderr {lines[:3]!r}, want one line starting {prefix!r}")
+
+
+def case_max_conns(t):
+    """--max-conns 3: the 4th and 5th client are closed without echo and
+    counted as refused; once one of the 3 leaves, a new client is served."""
+    s = t.server("--max-conns", "3")
+    held = [s.connect() for _ in range(3)]
+    for i, sock in enumerate(held):
+        echo(sock, message(i), f"client {i} of 3")
+    for n in (4, 5):
+        check(refused(s.connect()), f"client {n} got its echo with --max-conns 3")
+    held[0].close()
+    retries = 0
+    deadline = time.monotonic() + SETTLE_S
+    while True:
+        if not refused(s.connect(), b"my turn"):
+            break
+        retries += 1
+        check(time.monotonic() < deadline, f"no new client served {SETTLE_S} s "
+              f"after one of the 3 left ({retries} refused)")
+        time.sleep(0.05)
+    for i, sock in enumerate(held[1:], 1):
+        echo(sock, b"still here", f"client {i} of 3, later")
+    check(s.stop() == 0, f"SIGTERM: {describe_status(s.proc.returncode)}")
+    accepted, refused_n, _ = s.summary()
+    check(refused_n == 2 + retries, f"summary says {refused_n} refused, want "
+          f"{2 + retries}")
+    check(accepted >= 4, f"summary says {accepted} accepted, want >= 4")
+    notices = [l for l in s.stderr_text().splitlines() if l.startswith(f"echo-{t.backend}: ")]
+    check(notices, "no notice on stderr about the refused clients")
+
+
+def case_many_fds(t):
+    """1100 clients at once, with RLIMIT_NOFILE 4096: every one echoes
+    (select: the ones past fd 1023 are refused, and the rest still work)."""
+    n = 1100
+    s = t.server("--backlog", "256", nofile=4096)
+    clients = Clients(s)
+    for start in range(0, n, 50):
+        # In batches, so the listen backlog never overflows (an overflowed
+        # SYN is retried only after a second).
+        batch = [clients.add(message(i)) for i in range(start, min(n, start + 50))]
+        clients.wait(lambda: all(i in clients.served or i in clients.closed
+                                 for i in batch), IO_TIMEOUT_S)
+        slow = [i for i in batch if i not in clients.served and i not in clients.closed]
+        check(not slow, f"clients {slow[:3]} of {n} neither echoed nor closed "
+              f"within {IO_TIMEOUT_S} s")
+    if not t.xfail:
+        check(not clients.closed, f"{len(clients.closed)} of {n} clients closed "
+              f"without echo, the first is number {min(clients.closed, default=0)}")
+        for i in (0, n // 2, n - 1):
+            echo(clients.socks[i], b"again", f"client {i}, second message")
+        return
+    # Expected for select: a prefix is served, everything after it refused.
+    first = min(clients.closed, default=n)
+    check(first < n, f"XPASS: all {n} clients served")
+    check(clients.closed == set(range(first, n)), "the refused clients are not "
+          "all the ones after the first refusal")
+    check(1000 <= first <= 1021, f"refusals start at client {first}, not "
+          f"near fd 1024")
+    for i in (0, first - 1):
+        echo(clients.socks[i], b"again", f"client {i}, after the refusals")
+    check("FD_SETSIZE" in s.stderr_text(), "no stderr notice mentions FD_SETSIZE")
+    for sock in clients.socks:
+        sock.close()
+    check(s.stop() == 0, f"SIGTERM: {describe_status(s.proc.returncode)}")
+    _, refused_n, _ = s.summary()
+    check(refused_n == n - first, f"summary says {refused_n} refused, "
+          f"{n - first} clients were")
+
+
+def case_emfile(t):
+    """RLIMIT_NOFILE 32 and 50 clients: the server serves what fits, lets
+    the rest wait without spinning, and takes them as fds free up."""
+    n = 50
+    runs_out = t.param("parent_runs_out", True)
+    s = t.server("--backlog", "128", nofile=32)
+    clients = Clients(s)
+    for i in range(n):
+        clients.add(message(i))
+    clients.settle()
+    check(not clients.closed, f"{len(clients.closed)} clients closed without "
+          f"echo (client {min(clients.closed, default=0)} first)")
+    served = len(clients.served)
+    if runs_out:
+        check(served < n, f"all {n} clients served with RLIMIT_NOFILE 32")
+        check(served >= 10, f"only {served} clients served with RLIMIT_NOFILE 32")
+    else:
+        check(served == n, f"{served} of {n} served; want all of them")
+    used, wanted = cpu_use(s.pid, 1.0)
+    if t.xfail:
+        check(wanted > 0.5, f"XPASS: {wanted:.0%} of a core while clients wait")
+    else:
+        check(used < 0.20, f"server uses {used:.0%} of a core while clients "
+              f"wait: it spins on EMFILE")
+    s.check_alive()
+    if runs_out:
+        waiting = n - served
+        before = set(clients.served)
+        for i in sorted(before)[:10]:
+            clients.close(i)
+        want = min(10, waiting)
+        ok = clients.wait(lambda: len(clients.served) - served >= want, IO_TIMEOUT_S)
+        check(not clients.closed, f"a waiting client was closed without echo")
+        check(ok, f"{len(clients.served) - served} waiting clients served after "
+              f"10 served ones closed, want {want}")
+    # Close every served client as it is served: all must get through.
+    gone = set()
+    deadline = time.monotonic() + IO_TIMEOUT_S
+    while len(clients.served) < n and time.monotonic() < deadline:
+        for i in sorted(clients.served):
+            if i not in gone:
+                clients.close(i)
+                gone.add(i)
+        clients.poll(0.05)
+    check(not clients.closed, "a waiting client was closed without echo")
+    check(len(clients.served) == n, f"only {len(clients.served)} of {n} served "
+          f"after the others closed")
+    s.check_alive()
+    echo(s.connect(), b"still there?", "new client at the end")
+
+
+def case_idle_cpu(t):
+    """One idle connection: the server should sleep in its waiting call."""
+    s = t.server()
+    sock = s.connect()
+    echo(sock, b"now idle")
+    used, wanted = cpu_use(s.pid, 1.0)
+    if t.xfail:
+        check(wanted > 0.5, f"XPASS: only {wanted:.0%} of a core while idle")
+    else:
+        check(used < 0.10, f"server uses {used:.0%} of a core with one idle client")
+
+
+def case_cleanup(t):
+    """After 20 clients come and go: no threads and no child processes
+    left over (fork must reap its children)."""
+    s = t.server()
+    # The thread baseline is taken after the first client has left:
+    # ThreadSanitizer starts a thread of its own at the first
+    # pthread_create, and it stays.
+    base_threads = None
+    for i in range(20):
+        sock = s.connect()
+        echo(sock, message(i), f"client {i}")
+        sock.close()
+        if i == 0:
+            base_threads = settled(lambda: thread_count(s.pid), quiet_s=0.2)
+    state = {}
+
+    def clean():
+        state["threads"] = thread_count(s.pid)
+        state["kids"] = [(p, proc_state(p)) for p in children_of(s.pid)]
+        return state["threads"] <= base_threads and not state["kids"]
+    check(poll_until(clean), f"{state['threads']} threads (after the first "
+          f"client: {base_threads}), children left: {state['kids'][:5]}")
+
+
+CASES = [("ready", case_ready), ("bytes", case_bytes), ("sizes", case_sizes),
+         ("chunking", case_chunking), ("concurrent", case_concurrent),
+         ("backpressure", case_backpressure), ("half_close", case_half_close),
+         ("reset", case_reset), ("ipv6", case_ipv6), ("unix", case_unix),
+         ("signal", case_signal), ("options", case_options),
+         ("max_conns", case_max_conns), ("many_fds", case_many_fds),
+         ("emfile", case_emfile), ("idle_cpu", case_idle_cpu),
+         ("cleanup", case_cleanup)]
+
+
+# ---------------------------------------------------------------------------
+# Running one case
+# ---------------------------------------------------------------------------
+
+class Case:
+    def __init__(self, bindir, backend, name, seed):
+        self.bindir, self.backend, self.name = bindir, backend, name
+        self.binary = os.path.join(bindir, f"echo-{backend}")
+        self.expect = EXPECTED.get(backend, {}).get(name)
+        self.consulted = False
+        self.rng = random.Random(f"{seed}/{backend}/{name}")
+        self.servers, self.sockets = [], []
+        self.tmpdir = tempfile.mkdtemp(prefix=f"echo-{backend}-{name}-")
+
+    @property
+    def xfail(self):
+        """True where EXPECTED says this backend fails this case by design."""
+        self.consulted = True
+        return self.expect is not None and self.expect.outcome == "XFAIL"
+
+    def param(self, key, default):
+        self.consulted = True
+        return self.expect.params.get(key, default) if self.expect else default
+
+    def tmp(self, name):
+        path = os.path.join(self.tmpdir, name)
+        base, n = path, 1
+        while os.path.exists(path):
+            n += 1
+            path = f"{base}.{n}"
+        return path
+
+    def server(self, *args, nofile=None):
+        return Server(self, args, nofile)
+
+    def run(self, func):
+        """Returns (outcome, detail lines)."""
+        if self.expect and self.expect.outcome == "skipped":
+            return f"skipped ({self.expect.reason})", []
+        if not os.access(self.binary, os.X_OK):
+            return f"FAILED (no {self.binary}: run make)", []
+        error = None
+        old = signal.signal(signal.SIGALRM, _alarm)
+        signal.alarm(CASE_TIMEOUT_S)
+        try:
+            func(self)
+        except Skipped as e:
+            return f"skipped ({e})", []
+        except Fail as e:
+            error = str(e)
+        except CaseTimeout:
+            error = f"case took longer than {CASE_TIMEOUT_S} s"
+        except OSError as e:
+            error = f"{type(e).__name__}: {e}"
+        except Exception as e:     # a bug in this suite: say where
+            where = traceback.extract_tb(e.__traceback__)[-1]
+            error = f"suite error {type(e).__name__}: {e} (echo.py line {where.lineno})"
+        finally:
+            signal.alarm(0)
+            signal.signal(signal.SIGALRM, old)
+            error = self.finish(error)
+        if error is None and self.expect and not self.consulted:
+            error = "the suite does not check the expected difference"
+        if error is not None:
+            return f"FAILED ({error})", self.details()
+        if self.expect and self.expect.outcome == "XFAIL":
+            return f"XFAIL ({self.expect.reason})", []
+        return "ok", []
+
+    def finish(self, error):
+        """Close the clients, stop every server; a server that died, did not
+        exit cleanly or reported a sanitizer error fails the case."""
+        for sock in self.sockets:
+            sock.close()
+        for s in self.servers:
+            if not s.stopped and not s.alive():
+                died = f"server died ({describe_status(s.proc.returncode)})"
+                error = died if error in (None, died) else f"{died}; {error}"
+            try:
+                code = s.stop()
+                if error is None and code != 0:
+                    error = f"exit after SIGTERM: {describe_status(code)}"
+            except Fail as e:
+                error = error or str(e)
+            err = s.stderr_text()
+            marks = [m for m in SANITIZER_MARKS if m in err]
+            if marks:
+                report = f"sanitizer report: {marks[0]}"
+                error = report if error is None else f"{report}; {error}"
+        return error
+
+    def details(self):
+        """Each server's command line and the end of its stderr (or, for a
+        sanitizer report, its start: the error and the first stack)."""
+        lines = []
+        for s in self.servers:
+            err = s.stderr_text().splitlines()
+            start = [i for i, l in enumerate(err)
+                     if any(m in l for m in SANITIZER_MARKS)]
+            tail = err[start[0]:start[0] + 25] if start else err[-12:]
+            lines.append(f"$ {' '.join(s.argv)}")
+            lines += [f"  stderr: {l}" for l in tail] or ["  (stderr empty)"]
+        return lines
+
+    def cleanup(self):
+        shutil.rmtree(self.tmpdir, ignore_errors=True)
+
+
+def _alarm(signum, frame):
+    raise CaseTimeout()
+
+
+def run_backend(args, backend):
+    """Run the cases for one backend in this process; print its lines."""
+    label = suite_label(args.bindir)
+    for name, func in CASES:
+        if args.case and name not in args.case:
+            continue
+        case = Case(args.bindir, backend, name, args.seed)
+        t0 = time.monotonic()
+        outcome, details = case.run(func)
+        case.cleanup()
+        took = f" [{time.monotonic() - t0:.2f} s]" if args.times else ""
+        print(f"{label}/{backend}/{name}: {outcome}{took}", flush=True)
+        if outcome.startswith("FAILED"):
+            for line in details:
+                print(f"    {line}")
+            print(f"    reproduce: python3 tests/echo.py --bindir {args.bindir} "
+                  f"--backend {backend} --case {name} --seed {args.seed}", flush=True)
+
+
+def suite_label(bindir):
+    """echo for bin/, echo[asan] for bin/asan/ and so on."""
+    leaf = os.path.basename(os.path.normpath(bindir))
+    return "echo" if leaf == "bin" else f"echo[{leaf}]"
+
+
+def run_all(args):
+    """One worker process per backend, -j at a time; each backend's lines
+    printed together, in the fixed backend order."""
+    def worker(backend):
+        argv = [sys.executable, os.path.abspath(__file__), "--worker",
+                "--bindir", args.bindir, "--backend", backend,
+                "--seed", str(args.seed)]
+        for name in args.case:
+            argv += ["--case", name]
+        if args.times:
+            argv.append("--times")
+        proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        return proc.returncode, proc.stdout.decode(errors="replace")
+    failed = False
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        futures = [(b, pool.submit(worker, b)) for b in args.backend]
+        for backend, future in futures:
+            code, out = future.result()
+            sys.stdout.write(out)
+            sys.stdout.flush()
+            if code != 0:
+                print(f"{suite_label(args.bindir)}/{backend}/*: FAILED "
+                      f"(suite worker exit status {code})", flush=True)
+                failed = True
+            failed = failed or ": FAILED" in out
+    return failed
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--bindir", default="bin", help="where echo-<backend> are (default bin)")
+    ap.add_argument("--backend", action="append", choices=BACKENDS,
+                    help="run only this backend (repeatable; default all)")
+    ap.add_argument("--case", action="append", default=[],
+                    choices=[name for name, _ in CASES],
+                    help="run only this case (repeatable; default all)")
+    ap.add_argument("-j", "--jobs", type=int, default=4,
+                    help="backends run in parallel (default 4)")
+    ap.add_argument("--seed", type=int, default=None,
+                    help="seed for the random data (default: new each run)")
+    ap.add_argument("--times", action="store_true",
+                    help="show how long each case took, after its line")
+    ap.add_argument("--list", action="store_true", help="print the case names")
+    ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.list:
+        print("\n".join(name for name, _ in CASES))
+        return 0
+    args.backend = args.backend or BACKENDS
+    if args.seed is None:
+        args.seed = random.SystemRandom().randrange(1 << 31)
+    # many_fds holds 1100 client sockets in this process.
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    if args.worker:
+        run_backend(args, args.backend[0])
+        return 0
+    return 1 if run_all(args) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
