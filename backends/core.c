@@ -37,8 +37,15 @@ struct options opt = {
 	.backlog = DEFAULT_BACKLOG,
 	.bufsize = DEFAULT_BUFSIZE,
 };
-volatile sig_atomic_t stop_requested;
+atomic_int stop_requested;
+_Static_assert(ATOMIC_INT_LOCK_FREE == 2, "the stop flag must be lock-free to be set in a handler");
 int fd_capacity;
+
+/* What the stop handler shuts down, so that no blocking call can miss the
+ * stop: the listening socket, and the client this thread is serving in
+ * echo_session() (blocking models; each thread its own). */
+static volatile sig_atomic_t listen_fd = -1;
+static _Thread_local volatile sig_atomic_t session_fd = -1;
 
 /* Counters live in a shared mapping so that fork's children add to the
  * parent's totals; atomics because threads add to them concurrently. */
@@ -188,10 +195,22 @@ static void parse_options(int argc, char **argv)
 
 /* ---- Process-wide setup ---- */
 
+/* A flag alone leaves a race: a signal that lands just after the loop
+ * checked stop_requested and just before it blocks in accept() or read()
+ * is seen only when the next client comes or sends.  shutdown() (async-
+ * signal-safe) makes those calls return at once, now or later: accept()
+ * fails, read() returns 0 and write() fails with EPIPE. */
 static void on_stop_signal(int sig)
 {
+	int saved_errno = errno;
+
 	(void)sig;
 	stop_requested = 1;
+	if (listen_fd >= 0)
+		shutdown(listen_fd, SHUT_RDWR);
+	if (session_fd >= 0)
+		shutdown(session_fd, SHUT_RDWR);
+	errno = saved_errno;
 }
 
 static void signals_init(void)
@@ -374,7 +393,7 @@ int accept_client(int lfd)
 				     strerror(errno), ACCEPT_RETRY_MS);
 			starved = true;
 			nanosleep(&pause, NULL);
-		} else if (errno != EINTR && errno != ECONNABORTED) {
+		} else if (errno != EINTR && errno != ECONNABORTED && !stop_requested) {
 			note("accept: %s", strerror(errno));
 		}
 		return -1;
@@ -403,7 +422,8 @@ void echo_session(int fd)
 {
 	char *buf = xcalloc(1, opt.bufsize);
 
-	for (;;) {
+	session_fd = fd;  /* from here on a stop signal shuts fd down ... */
+	while (!stop_requested) {  /* ... and before, this sees it */
 		ssize_t n = read(fd, buf, opt.bufsize);
 		if (n < 0 && errno == EINTR && !stop_requested)
 			continue;
@@ -412,7 +432,14 @@ void echo_session(int fd)
 		if (write_all(fd, buf, n) < 0)
 			break;
 	}
+	session_fd = -1;
 	free(buf);
+}
+
+void close_listener(int lfd)
+{
+	listen_fd = -1;  /* first: the handler must not shut down a reused number */
+	close(lfd);
 }
 
 void session_end(int fd)
@@ -518,7 +545,8 @@ static void loop_accept(void)
 			return;
 		}
 		if (fd < 0) {
-			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED &&
+			    !stop_requested)
 				note("accept: %s", strerror(errno));
 			return;
 		}
@@ -571,9 +599,10 @@ int main(int argc, char **argv)
 	stats_init();
 	signals_init();
 	lfd = listen_socket(addr_text, sizeof addr_text);
+	listen_fd = lfd;
 	announce(addr_text);
 	backend_run(lfd);
-	close(lfd);
+	close_listener(lfd);
 	if (opt.unix_path)
 		unlink(opt.unix_path);
 	printf("echo-%s: %ld accepted, %ld refused, %llu bytes echoed\n",

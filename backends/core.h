@@ -16,6 +16,7 @@
 #define MUXLAB_CORE_H
 
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -38,8 +39,10 @@ extern struct options opt;
 
 /* Set by SIGINT and SIGTERM.  The handler is installed without SA_RESTART,
  * so a blocking call that the signal interrupts fails with EINTR, and the
- * caller sees the flag. */
-extern volatile sig_atomic_t stop_requested;
+ * caller sees the flag.  An atomic, not the classic volatile sig_atomic_t,
+ * because the threads backend's workers read it too; a lock-free atomic is
+ * as safe to set from a signal handler. */
+extern atomic_int stop_requested;
 
 /* The highest fd number this process may hold, plus one (RLIMIT_NOFILE). */
 extern int fd_capacity;
@@ -62,9 +65,12 @@ void block_stop_signals(sigset_t *before);
  * was refused.  Out of fds, it sleeps ACCEPT_RETRY_MS before returning -1,
  * so the caller's retry loop does not spin. */
 int accept_client(int lfd);
-/* Echo everything fd sends until it closes, fails, or a stop is requested;
- * the caller closes fd. */
+/* Echo everything fd sends until it closes, fails, or a stop is requested
+ * (the stop handler shuts fd down, so even a blocked write() returns); the
+ * caller closes fd. */
 void echo_session(int fd);
+/* Close the listening socket (fork's children, which do not accept). */
+void close_listener(int lfd);
 /* Close a client's fd and forget it in the connection count. */
 void session_end(int fd);
 /* Forget a client whose fd another process closed (fork's reaped child). */

@@ -67,11 +67,10 @@ static void serve(int lfd, int fd)
 		return;
 	}
 	if (pid == 0) {
-		close(lfd);
-		/* The parent stops a child with SIGTERM; it should simply die.
-		 * And if the parent dies first, so does the child. */
-		signal(SIGINT, SIG_DFL);
-		signal(SIGTERM, SIG_DFL);
+		close_listener(lfd);
+		/* The parent stops a child with SIGTERM, whose handler (the
+		 * core's) ends echo_session() after the bytes it has counted;
+		 * and if the parent dies first, the child gets SIGTERM too. */
 		prctl(PR_SET_PDEATHSIG, SIGTERM);
 		if (getppid() != parent)
 			_exit(0);
