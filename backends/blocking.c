@@ -7,6 +7,12 @@
  * Used by: inetd "wait" services, tiny daemons, first exercises. */
 #include "core.h"
 
+static void serve(int fd)
+{
+	echo_session(fd);  /* nobody else is served meanwhile */
+	session_end(fd);
+}
+
 void backend_run(int lfd)
 {
 	while (!stop_requested) {
@@ -14,8 +20,7 @@ void backend_run(int lfd)
 
 		if (fd < 0)
 			continue;  /* a signal, a refused client, or out of fds */
-		echo_session(fd);  /* nobody else is served meanwhile */
-		session_end(fd);
+		serve(fd);
 	}
 }
 

@@ -107,6 +107,14 @@ void *xcalloc(size_t count, size_t size)
 	return p;
 }
 
+void *xrealloc(void *p, size_t count, size_t size)
+{
+	p = reallocarray(p, count, size);
+	if (!p)
+		die("out of memory (%zu x %zu bytes)", count, size);
+	return p;
+}
+
 /* ---- Options ---- */
 
 static void usage(void)
@@ -180,13 +188,16 @@ static void parse_options(int argc, char **argv)
 		case 'q': opt.quiet = true; break;
 		case 'H': usage(); exit(0);
 		case ':': usage_error("%s needs a value (see --help)", argv[optind - 1]);
-		default:  usage_error("unknown option '%s' (see --help)", argv[optind - 1]);
+		default:
+			if (optopt)  /* a short option, perhaps inside "-xy" */
+				usage_error("unknown option '-%c' (see --help)", optopt);
+			usage_error("unknown option '%s' (see --help)", argv[optind - 1]);
 		}
 	}
 	if (optind < argc)
 		usage_error("unexpected argument '%s' (see --help)", argv[optind]);
-	if (opt.unix_path && inet_given)
-		usage_error("--unix cannot be combined with --host or --port");
+	if (opt.unix_path && (inet_given || opt.port_file))
+		usage_error("--unix cannot be combined with --host, --port or --port-file");
 	if (opt.unix_path && (!*opt.unix_path ||
 	    strlen(opt.unix_path) >= sizeof(((struct sockaddr_un *)0)->sun_path)))
 		usage_error("--unix: path must be 1 to %zu bytes long",
@@ -342,6 +353,10 @@ static bool conn_admit(int fd, int fd_limit, const char *fd_limit_why)
 {
 	int one = 1;
 
+	if (fd >= fd_capacity) {  /* beyond our fd-indexed tables */
+		note("refused fd %d: beyond RLIMIT_NOFILE at start (%d)", fd, fd_capacity);
+		goto refuse;
+	}
 	if (fd_limit && fd >= fd_limit) {
 		note("refused fd %d: %s (%d)", fd, fd_limit_why, fd_limit);
 		goto refuse;
@@ -436,8 +451,10 @@ void echo_session(int fd)
 	free(buf);
 }
 
-void close_listener(int lfd)
+void close_listener(void)
 {
+	int lfd = listen_fd;
+
 	listen_fd = -1;  /* first: the handler must not shut down a reused number */
 	close(lfd);
 }
@@ -454,7 +471,8 @@ void session_end(int fd)
 struct conn {
 	bool open;
 	enum want want;
-	char *buf;      /* allocated at the first byte: idle clients cost none */
+	char *buf;      /* allocated at the first read: a client never reported
+			 * readable costs none (in spin, every client is read) */
 	size_t off;     /* first byte of the echo not yet written */
 	size_t len;     /* bytes of the echo not yet written */
 };
@@ -531,17 +549,30 @@ static void loop_close(int fd)
 	}
 }
 
+/* accept() ran out of fds.  lfd stays readable, so watching it now would
+ * spin at 100% CPU.  With clients open, stop watching it until one closes
+ * (the waiting clients stay in the backlog); with none, there is nobody to
+ * serve meanwhile, so sleep before the next try, as the blocking models do. */
+static void accept_starved(void)
+{
+	struct timespec pause = { 0, ACCEPT_RETRY_MS * 1000000L };
+
+	if (atomic_load(&stats->live) == 0) {
+		note("accept: %s; retrying in %d ms", strerror(errno), ACCEPT_RETRY_MS);
+		nanosleep(&pause, NULL);
+		return;
+	}
+	note("accept: %s; pausing accept until a connection closes", strerror(errno));
+	loop.mux->unwatch(loop.lfd);
+	loop.accept_paused = true;
+}
+
 static void loop_accept(void)
 {
 	for (int i = 0; i < ACCEPT_BATCH; i++) {
 		int fd = accept4(loop.lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0 && out_of_fds(errno)) {
-			/* lfd stays readable, so watching it now would spin: the
-			 * waiting clients stay in the backlog until a close. */
-			note("accept: %s; pausing accept until a connection closes",
-			     strerror(errno));
-			loop.mux->unwatch(loop.lfd);
-			loop.accept_paused = true;
+			accept_starved();
 			return;
 		}
 		if (fd < 0) {
@@ -602,7 +633,7 @@ int main(int argc, char **argv)
 	listen_fd = lfd;
 	announce(addr_text);
 	backend_run(lfd);
-	close_listener(lfd);
+	close_listener();
 	if (opt.unix_path)
 		unlink(opt.unix_path);
 	printf("echo-%s: %ld accepted, %ld refused, %llu bytes echoed\n",

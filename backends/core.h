@@ -50,6 +50,7 @@ extern int fd_capacity;
 void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 void note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void *xcalloc(size_t count, size_t size);
+void *xrealloc(void *p, size_t count, size_t size);
 
 /* Block SIGINT and SIGTERM in the calling thread; *before* gets the mask
  * they were unblocked in.  Event backends pass that mask to their waiting
@@ -70,7 +71,7 @@ int accept_client(int lfd);
  * caller closes fd. */
 void echo_session(int fd);
 /* Close the listening socket (fork's children, which do not accept). */
-void close_listener(int lfd);
+void close_listener(void);
 /* Close a client's fd and forget it in the connection count. */
 void session_end(int fd);
 /* Forget a client whose fd another process closed (fork's reaped child). */

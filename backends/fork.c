@@ -38,9 +38,7 @@ static void remember(pid_t pid)
 {
 	if (state.n == state.cap) {
 		state.cap = state.cap ? 2 * state.cap : 64;
-		state.children = realloc(state.children, state.cap * sizeof(pid_t));
-		if (!state.children)
-			die("out of memory for %d children", state.cap);
+		state.children = xrealloc(state.children, state.cap, sizeof(pid_t));
 	}
 	state.children[state.n++] = pid;
 }
@@ -56,7 +54,7 @@ static void forget(pid_t pid)
 	}
 }
 
-static void serve(int lfd, int fd)
+static void serve(int fd)
 {
 	pid_t parent = getpid();
 	pid_t pid = fork();
@@ -67,7 +65,7 @@ static void serve(int lfd, int fd)
 		return;
 	}
 	if (pid == 0) {
-		close_listener(lfd);
+		close_listener();
 		/* The parent stops a child with SIGTERM, whose handler (the
 		 * core's) ends echo_session() after the bytes it has counted;
 		 * and if the parent dies first, the child gets SIGTERM too. */
@@ -81,6 +79,9 @@ static void serve(int lfd, int fd)
 	remember(pid);
 }
 
+/* A child that exits after this and before accept() blocks stays a zombie
+ * (and counted live) until the next client comes: there is no accept()
+ * that unblocks SIGCHLD atomically, as ppoll() does for the event loops. */
 static void reap_children(void)
 {
 	pid_t pid;
@@ -112,7 +113,7 @@ void backend_run(int lfd)
 		fd = accept_client(lfd);
 		if (fd < 0)
 			continue;  /* a signal (SIGCHLD?), a refused client, or out of fds */
-		serve(lfd, fd);
+		serve(fd);
 	}
 	stop_all();
 }

@@ -1008,6 +1008,8 @@ BAD_OPTIONS = [                 # (arguments, a word the error line must contain
     (["--max-conns", "abc"], "max-conns"),
     (["--port"], "port"),
     (["stray"], "stray"),
+    (["-x"], "-x"),                               # a short option names itself
+    (["--unix", "/nonexistent/s", "--port-file", "/nonexistent/p"], "--port-file"),
 ]
 
 
