@@ -49,6 +49,9 @@ def settings():
             sys.exit("bench: unknown suite '%s' (one of: %s)" % (suite, " ".join(ALL_SUITES)))
     if s["repeat"] < 1 or s["duration"] <= 0:
         sys.exit("bench: REPEAT must be >= 1 and DURATION > 0")
+    if s["repeat"] < 3:
+        print("bench: REPEAT=%d: fewer than 3 repeats give no median worth the name "
+              "(fine for a smoke test)" % s["repeat"], file=sys.stderr)
     return s
 
 

@@ -10,6 +10,7 @@ and a comparison is the median of per-round ratios.
 import json
 import os
 import resource
+import select
 import signal
 import statistics
 import subprocess
@@ -56,6 +57,9 @@ class Server:
         self.command = " ".join([os.path.relpath(cmd[0], ROOT)] + cmd[1:])
         if cpu is not None:
             self.command = "taskset -c %d %s" % (cpu, self.command)
+        if nofile:
+            nofile = min(nofile, resource.getrlimit(resource.RLIMIT_NOFILE)[1])
+            self.command = "ulimit -n %d; %s" % (nofile, self.command)
 
         def setup():
             if cpu is not None:
@@ -74,9 +78,9 @@ class Server:
         self.summary = None
 
     def _ready_line(self):
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        line = self.proc.stdout.readline()
-        if "listening on" not in line or time.monotonic() > deadline:
+        ready, _, _ = select.select([self.proc.stdout], [], [], READY_TIMEOUT_S)
+        line = self.proc.stdout.readline() if ready else ""
+        if "listening on" not in line:
             self.proc.kill()
             self.proc.wait()
             self.stderr.seek(0)
@@ -203,10 +207,10 @@ def flatten(result, size):
     lat = result.get("latency_us") or {}
     server = result.get("server_cpu") or {}
     lg = result.get("loadgen_cpu") or {}
-    rate = result.get("msgs_per_s", 0)
+    rate = result.get("msgs_per_s")  # none if loadgen printed no result
     return {
-        "msgs_per_s": "%.1f" % rate,
-        "mb_per_s": "%.3f" % (rate * size / 1e6),
+        "msgs_per_s": "" if rate is None else "%.1f" % rate,
+        "mb_per_s": "" if rate is None else "%.3f" % (rate * size / 1e6),
         "p50_us": lat.get("p50", ""),
         "p99_us": lat.get("p99", ""),
         "server_cpu_us_per_msg": server.get("us_per_msg", ""),
@@ -220,7 +224,7 @@ def flatten(result, size):
 def reproducible(srv, loadgen_cmd):
     """The server and loadgen commands of a run, with a fixed port, ready to
     paste into a shell."""
-    return "%s & sleep 0.2; %s" % (
+    return "%s & sleep 0.2; %s; kill $!" % (
         srv.command.replace("--port 0", "--port %d" % FIXED_PORT),
         loadgen_cmd.replace(":%d" % srv.port, ":%d" % FIXED_PORT)
         .replace("--server-pid %d" % srv.pid, "--server-pid $!"))
