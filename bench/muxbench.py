@@ -48,9 +48,9 @@ def server_path(name):
 class Server:
     """One echo server on 127.0.0.1, pinned to a CPU, stopped with SIGTERM."""
 
-    def __init__(self, name, cpu=None, args=(), nofile=None):
+    def __init__(self, name, cpu=None, args=(), nofile=None, path=None):
         self.name = name
-        cmd = [server_path(name), "--port", "0"]
+        cmd = [path or server_path(name), "--port", "0"]
         if "/" not in name:
             cmd.append("--quiet")
         cmd += [str(a) for a in args]
