@@ -7,6 +7,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <ctype.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -14,7 +15,9 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <arpa/inet.h>
 #include <time.h>
@@ -27,7 +30,7 @@
 #define DEFAULT_BACKLOG  1024
 #define DEFAULT_BUFSIZE  16384
 #define MAX_BUFSIZE      (16 * 1024 * 1024)
-#define ACCEPT_RETRY_MS  100   /* out of fds: how long blocking models wait */
+#define ACCEPT_RETRY_MS  100   /* out of fds, no client open: wait before a retry */
 #define ACCEPT_BATCH     64    /* accepts per wakeup of an event loop */
 #define ADDR_TEXT_BYTES  (INET6_ADDRSTRLEN + 16 + sizeof(((struct sockaddr_un *)0)->sun_path))
 
@@ -107,14 +110,6 @@ void *xcalloc(size_t count, size_t size)
 	return p;
 }
 
-void *xrealloc(void *p, size_t count, size_t size)
-{
-	p = reallocarray(p, count, size);
-	if (!p)
-		die("out of memory (%zu x %zu bytes)", count, size);
-	return p;
-}
-
 /* ---- Options ---- */
 
 static void usage(void)
@@ -123,7 +118,8 @@ static void usage(void)
 	       "An echo server: every byte a client sends comes back, in order.\n"
 	       "I/O model: %s (the binary is the choice; see backends/%s.c).\n"
 	       "\n"
-	       "  --host ADDR       address to listen on, IPv4 or IPv6 (default %s)\n"
+	       "  --host HOST       address to listen on, IPv4 or IPv6, or a host name\n"
+	       "                    (resolved once, at start; default %s)\n"
 	       "  --port N          TCP port, 0 picks a free one (default %d)\n"
 	       "  --unix PATH       listen on a Unix stream socket at PATH instead\n"
 	       "  --backlog N       listen() queue length, 1-65535 (default %d)\n"
@@ -150,11 +146,31 @@ static long parse_number(const char *name, const char *text, long min, long max)
 	long value;
 
 	errno = 0;
-	value = strtol(text, &end, 10);
-	if (errno || end == text || *end || value < min || value > max)
+	value = strtol(text, &end, 10);  /* it would skip leading blanks: */
+	if (!isdigit((unsigned char)text[0]) ||
+	    errno || *end || value < min || value > max)
 		usage_error("--%s: '%s' is not a number from %ld to %ld",
 			    name, text, min, max);
 	return value;
+}
+
+/* getopt_long() returned '?'; arg is argv[optind - 1].  optopt is 0 for
+ * an unknown long option (then arg is it), and the option's letter both
+ * for an unknown short one ("-x", perhaps inside "-xy", when arg is the
+ * argument before) and for a long one given a value it does not take
+ * ("--quiet=1", which is arg). */
+static void __attribute__((noreturn))
+bad_option(const char *arg, const struct option *longopts)
+{
+	const char *equals = strchr(arg, '=');
+
+	if (!optopt)
+		usage_error("unknown option '%s' (see --help)", arg);
+	for (const struct option *o = longopts; o->name && equals; o++)
+		if (o->val == optopt && strncmp(arg, "--", 2) == 0 &&
+		    strncmp(o->name, arg + 2, equals - arg - 2) == 0)
+			usage_error("option '--%s' takes no value (see --help)", o->name);
+	usage_error("unknown option '-%c' (see --help)", optopt);
 }
 
 static void parse_options(int argc, char **argv)
@@ -188,10 +204,7 @@ static void parse_options(int argc, char **argv)
 		case 'q': opt.quiet = true; break;
 		case 'H': usage(); exit(0);
 		case ':': usage_error("%s needs a value (see --help)", argv[optind - 1]);
-		default:
-			if (optopt)  /* a short option, perhaps inside "-xy" */
-				usage_error("unknown option '-%c' (see --help)", optopt);
-			usage_error("unknown option '%s' (see --help)", argv[optind - 1]);
+		default: bad_option(argv[optind - 1], longopts);
 		}
 	}
 	if (optind < argc)
@@ -236,13 +249,18 @@ static void signals_init(void)
 	signal(SIGPIPE, SIG_IGN);
 }
 
+static void stop_signals(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGTERM);
+}
+
 void block_stop_signals(sigset_t *before)
 {
 	sigset_t stop;
 
-	sigemptyset(&stop);
-	sigaddset(&stop, SIGINT);
-	sigaddset(&stop, SIGTERM);
+	stop_signals(&stop);
 	pthread_sigmask(SIG_BLOCK, &stop, before);
 }
 
@@ -276,18 +294,70 @@ static void format_address(const struct sockaddr_storage *ss, char *out, size_t 
 	}
 }
 
+/* The socket file this process made with bind(), to remove at exit: only
+ * that file.  Whatever replaced it at the same path meanwhile (a file,
+ * another server's socket) belongs to someone else. */
+static struct {
+	bool bound;
+	pid_t owner;       /* fork's children inherit the atexit handler */
+	dev_t dev;
+	ino_t ino;
+} unix_socket;
+
+static void unix_socket_remove(void)
+{
+	struct stat st;
+
+	if (!unix_socket.bound || getpid() != unix_socket.owner)
+		return;
+	if (lstat(opt.unix_path, &st) == 0 && S_ISSOCK(st.st_mode) &&
+	    st.st_dev == unix_socket.dev && st.st_ino == unix_socket.ino)
+		unlink(opt.unix_path);
+	else
+		note("unix:%s is no longer the socket this server made: left as it is",
+		     opt.unix_path);
+}
+
+/* bind() said EADDRINUSE: say what is at the path.  A socket file stays
+ * when its server dies without removing it; only a connect() tells a live
+ * one from such a stale one. */
+static void __attribute__((noreturn)) unix_path_in_use(const struct sockaddr_un *sun)
+{
+	struct stat st;
+	int fd;
+
+	if (lstat(sun->sun_path, &st) == 0 && !S_ISSOCK(st.st_mode))
+		die("bind unix:%s: the path exists and is not a socket", sun->sun_path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd >= 0 && connect(fd, (const struct sockaddr *)sun, sizeof *sun) == 0)
+		die("bind unix:%s: another server is listening on it", sun->sun_path);
+	if (fd >= 0 && errno == ECONNREFUSED)
+		die("bind unix:%s: a stale socket that nothing is listening on; "
+		    "remove it to use the path", sun->sun_path);
+	die("bind unix:%s: %s", sun->sun_path, strerror(EADDRINUSE));
+}
+
 static int listen_unix(char *addr_text, size_t size)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct stat st;
 
 	if (fd < 0)
 		die("socket: %s", strerror(errno));
 	strcpy(sun.sun_path, opt.unix_path);  /* length checked in parse_options */
 	if (bind(fd, (struct sockaddr *)&sun, sizeof sun) < 0) {
-		opt.unix_path = NULL;  /* not ours: do not unlink it at exit */
+		if (errno == EADDRINUSE)
+			unix_path_in_use(&sun);
 		die("bind unix:%s: %s", sun.sun_path, strerror(errno));
 	}
+	if (stat(sun.sun_path, &st) < 0)
+		die("stat unix:%s: %s", sun.sun_path, strerror(errno));
+	unix_socket.bound = true;
+	unix_socket.owner = getpid();
+	unix_socket.dev = st.st_dev;
+	unix_socket.ino = st.st_ino;
+	atexit(unix_socket_remove);
 	snprintf(addr_text, size, "unix:%s", sun.sun_path);
 	return fd;
 }
@@ -335,14 +405,24 @@ static int listen_socket(char *addr_text, size_t size)
 	return fd;
 }
 
-static void announce(const char *addr_text)
+/* The ready line, printed when the backend is about to wait for its first
+ * client (its first accept_client(), or the end of loop_init()): a backend
+ * that fails its own setup never says it is ready. */
+static char listen_addr[ADDR_TEXT_BYTES];
+
+static void announce(void)
 {
+	static bool done;
+
+	if (done)
+		return;
+	done = true;
 	if (opt.port_file) {
 		FILE *f = fopen(opt.port_file, "w");
 		if (!f || fprintf(f, "%d\n", opt.port) < 0 || fclose(f) != 0)
 			die("--port-file %s: %s", opt.port_file, strerror(errno));
 	}
-	printf("echo-%s listening on %s\n", backend_name, addr_text);
+	printf("echo-%s listening on %s\n", backend_name, listen_addr);
 	fflush(stdout);
 }
 
@@ -383,6 +463,19 @@ void conn_release(void)
 	atomic_fetch_sub(&stats->live, 1);
 }
 
+void conn_refuse(const char *fmt, ...)
+{
+	char why[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof why, fmt, ap);
+	va_end(ap);
+	note("refused a connection: %s", why);
+	atomic_fetch_sub(&stats->accepted, 1);
+	atomic_fetch_add(&stats->refused, 1);
+}
+
 static void count_echoed(size_t n)
 {
 	atomic_fetch_add_explicit(&stats->echoed, n, memory_order_relaxed);
@@ -393,27 +486,41 @@ static bool out_of_fds(int err)
 	return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM;
 }
 
+/* Out of fds, accept() fails on every try until some fd is closed: say so
+ * once per episode (it ends when an accept() succeeds), not on every retry. */
+static bool fds_short;
+
+static void note_out_of_fds(int err, bool accept_paused)
+{
+	if (fds_short)
+		return;
+	fds_short = true;
+	if (accept_paused)
+		note("accept: %s; pausing accept until a connection closes", strerror(err));
+	else
+		note("accept: %s; retrying every %d ms", strerror(err), ACCEPT_RETRY_MS);
+}
+
 /* ---- Blocking models ---- */
 
 int accept_client(int lfd)
 {
-	static bool starved;  /* noted once per episode, not every retry */
 	struct timespec pause = { 0, ACCEPT_RETRY_MS * 1000000L };
-	int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	int fd;
+
+	announce();
+	fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 
 	if (fd < 0) {
 		if (out_of_fds(errno)) {
-			if (!starved)
-				note("accept: %s; retrying every %d ms",
-				     strerror(errno), ACCEPT_RETRY_MS);
-			starved = true;
+			note_out_of_fds(errno, false);
 			nanosleep(&pause, NULL);
 		} else if (errno != EINTR && errno != ECONNABORTED && !stop_requested) {
 			note("accept: %s", strerror(errno));
 		}
 		return -1;
 	}
-	starved = false;
+	fds_short = false;
 	return conn_admit(fd, 0, NULL) ? fd : -1;
 }
 
@@ -435,8 +542,12 @@ static int write_all(int fd, const char *buf, size_t n)
 
 void echo_session(int fd)
 {
-	char *buf = xcalloc(1, opt.bufsize);
+	char *buf = calloc(1, opt.bufsize);
 
+	if (!buf) {
+		conn_refuse("no memory for its %zu-byte buffer", opt.bufsize);
+		return;
+	}
 	session_fd = fd;  /* from here on a stop signal shuts fd down ... */
 	while (!stop_requested) {  /* ... and before, this sees it */
 		ssize_t n = read(fd, buf, opt.bufsize);
@@ -459,10 +570,12 @@ void close_listener(void)
 	close(lfd);
 }
 
+/* Release first: once the client sees the close it may connect again, and
+ * must then find its slot free (--max-conns). */
 void session_end(int fd)
 {
-	close(fd);
 	conn_release();
+	close(fd);
 }
 
 /* ---- Event-loop models ---- */
@@ -482,18 +595,52 @@ enum next { KEEP, SWITCH, CLOSE };
 
 static struct {
 	int lfd;
+	int sigfd;             /* readable while a stop signal is pending */
 	const struct mux *mux;
 	struct conn *conns;    /* fd_capacity entries */
 	bool accept_paused;    /* out of fds: lfd unwatched until a close */
 } loop;
+
+/* A stop signal, turned into one more fd to wait for.  The signals stay
+ * blocked, so the handler never runs: a signal waits as pending, and the
+ * waiting call reports this fd ready like any client, busy or idle.  (A
+ * signal opened only inside pselect/ppoll/epoll_pwait is delivered only
+ * when the call would sleep; a loop that always finds work never sleeps.) */
+static int stop_signal_fd(void)
+{
+	sigset_t stop;
+	int fd;
+
+	stop_signals(&stop);
+	pthread_sigmask(SIG_BLOCK, &stop, NULL);
+	fd = signalfd(-1, &stop, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (fd < 0)
+		die("signalfd: %s", strerror(errno));
+	return fd;
+}
+
+/* The server's own fds must fit the backend's limit (select: FD_SETSIZE,
+ * exceeded when the server inherits many fds), or nothing could be served. */
+static void watch_own(int fd, const char *what)
+{
+	const struct mux *m = loop.mux;
+
+	if (m->fd_limit && fd >= m->fd_limit)
+		die("the %s is fd %d: %s (%d)", what, fd, m->fd_limit_why, m->fd_limit);
+	if (m->watch(fd, WANT_READ) < 0)
+		die("cannot watch the %s: %s", what, strerror(errno));
+}
 
 void loop_init(int lfd, const struct mux *m)
 {
 	loop.lfd = lfd;
 	loop.mux = m;
 	loop.conns = xcalloc(fd_capacity, sizeof *loop.conns);
+	loop.sigfd = stop_signal_fd();
 	fcntl(lfd, F_SETFL, fcntl(lfd, F_GETFL) | O_NONBLOCK);
-	m->watch(lfd, WANT_READ);
+	watch_own(lfd, "listening socket");
+	watch_own(loop.sigfd, "stop signals' fd");
+	announce();
 }
 
 /* Write what is pending; -1 if the client is gone, else bytes still left. */
@@ -515,8 +662,10 @@ static enum next conn_on_readable(int fd, struct conn *c)
 {
 	ssize_t n, left;
 
-	if (!c->buf)
-		c->buf = xcalloc(1, opt.bufsize);
+	if (!c->buf && !(c->buf = calloc(1, opt.bufsize))) {
+		conn_refuse("no memory for its %zu-byte buffer", opt.bufsize);
+		return CLOSE;
+	}
 	n = read(fd, c->buf, opt.bufsize);
 	if (n < 0)
 		return errno == EAGAIN || errno == EINTR ? KEEP : CLOSE;
@@ -558,11 +707,11 @@ static void accept_starved(void)
 	struct timespec pause = { 0, ACCEPT_RETRY_MS * 1000000L };
 
 	if (atomic_load(&stats->live) == 0) {
-		note("accept: %s; retrying in %d ms", strerror(errno), ACCEPT_RETRY_MS);
-		nanosleep(&pause, NULL);
+		note_out_of_fds(errno, false);
+		nanosleep(&pause, NULL);  /* a stop signal waits in sigfd meanwhile */
 		return;
 	}
-	note("accept: %s; pausing accept until a connection closes", strerror(errno));
+	note_out_of_fds(errno, true);
 	loop.mux->unwatch(loop.lfd);
 	loop.accept_paused = true;
 }
@@ -581,11 +730,26 @@ static void loop_accept(void)
 				note("accept: %s", strerror(errno));
 			return;
 		}
+		fds_short = false;
 		if (!conn_admit(fd, loop.mux->fd_limit, loop.mux->fd_limit_why))
 			continue;
+		if (loop.mux->watch(fd, WANT_READ) < 0) {  /* epoll: ENOMEM, ENOSPC */
+			conn_refuse("cannot watch fd %d: %s", fd, strerror(errno));
+			session_end(fd);
+			continue;
+		}
 		loop.conns[fd] = (struct conn){ .open = true, .want = WANT_READ };
-		loop.mux->watch(fd, WANT_READ);
 	}
+}
+
+/* Read what the stop signal left in sigfd (spin asks it every round,
+ * ready or not: EAGAIN then). */
+static void loop_on_stop_signal(void)
+{
+	struct signalfd_siginfo info;
+
+	if (read(loop.sigfd, &info, sizeof info) == sizeof info)
+		stop_requested = 1;
 }
 
 /* A connection waits for one thing at a time, so any report on it (data,
@@ -597,6 +761,10 @@ void loop_on_ready(int fd)
 
 	if (fd == loop.lfd) {
 		loop_accept();
+		return;
+	}
+	if (fd == loop.sigfd) {
+		loop_on_stop_signal();
 		return;
 	}
 	if (!c->open)
@@ -617,25 +785,22 @@ void loop_close_all(void)
 		if (loop.conns[fd].open)
 			loop_close(fd);
 	free(loop.conns);
+	close(loop.sigfd);
 }
 
 /* ---- main ---- */
 
 int main(int argc, char **argv)
 {
-	char addr_text[ADDR_TEXT_BYTES];
 	int lfd;
 
 	parse_options(argc, argv);
 	stats_init();
 	signals_init();
-	lfd = listen_socket(addr_text, sizeof addr_text);
+	lfd = listen_socket(listen_addr, sizeof listen_addr);
 	listen_fd = lfd;
-	announce(addr_text);
 	backend_run(lfd);
 	close_listener();
-	if (opt.unix_path)
-		unlink(opt.unix_path);
 	printf("echo-%s: %ld accepted, %ld refused, %llu bytes echoed\n",
 	       backend_name, atomic_load(&stats->accepted),
 	       atomic_load(&stats->refused), atomic_load(&stats->echoed));

@@ -37,11 +37,13 @@ struct options {
 };
 extern struct options opt;
 
-/* Set by SIGINT and SIGTERM.  The handler is installed without SA_RESTART,
- * so a blocking call that the signal interrupts fails with EINTR, and the
- * caller sees the flag.  An atomic, not the classic volatile sig_atomic_t,
- * because the threads backend's workers read it too; a lock-free atomic is
- * as safe to set from a signal handler. */
+/* Set by SIGINT and SIGTERM.  Blocking models: the handler sets it; it is
+ * installed without SA_RESTART, so a blocking call that the signal
+ * interrupts fails with EINTR, and the caller sees the flag.  Event loops:
+ * the signals stay blocked and the core sets it when its signalfd, watched
+ * like any client, becomes readable.  An atomic, not the classic volatile
+ * sig_atomic_t, because the threads backend's workers read it too; a
+ * lock-free atomic is as safe to set from a signal handler. */
 extern atomic_int stop_requested;
 
 /* The highest fd number this process may hold, plus one (RLIMIT_NOFILE). */
@@ -49,14 +51,13 @@ extern int fd_capacity;
 
 void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 void note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* calloc() or die: for setup only.  Memory for one client is asked for
+ * with plain calloc(), and a failure refuses that client (conn_refuse). */
 void *xcalloc(size_t count, size_t size);
-void *xrealloc(void *p, size_t count, size_t size);
 
 /* Block SIGINT and SIGTERM in the calling thread; *before* gets the mask
- * they were unblocked in.  Event backends pass that mask to their waiting
- * call (pselect, ppoll, epoll_pwait), which unblocks the signals only while
- * it sleeps: a stop signal can then never slip in between the check of
- * stop_requested and the wait.  Threads inherit the mask of their creator. */
+ * it had.  Threads inherit the mask of their creator: the threads backend
+ * blocks them around pthread_create() so that they reach the main thread. */
 void block_stop_signals(sigset_t *before);
 
 /* ---- Models that block per client: blocking, threads, fork ---- */
@@ -74,8 +75,12 @@ void echo_session(int fd);
 void close_listener(void);
 /* Close a client's fd and forget it in the connection count. */
 void session_end(int fd);
-/* Forget a client whose fd another process closed (fork's reaped child). */
+/* Forget a client in the connection count (session_end() does it too). */
 void conn_release(void);
+/* An admitted client got no memory, thread or process after all: count it
+ * as refused, not accepted, with one notice saying why (printf-style).  The
+ * caller still closes it and releases its slot. */
+void conn_refuse(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* ---- Event-loop models: spin, select, poll, epoll ---- */
 
@@ -87,7 +92,7 @@ enum want { WANT_READ, WANT_WRITE };
 
 /* How the core asks an event backend to change what it waits for. */
 struct mux {
-	void (*watch)(int fd, enum want want);    /* start watching fd */
+	int (*watch)(int fd, enum want want);     /* start watching fd; -1: cannot */
 	void (*rewatch)(int fd, enum want want);  /* wait for something else */
 	void (*unwatch)(int fd);                  /* stop, before close(fd) */
 	int fd_limit;            /* fds >= this cannot be watched; 0: none */

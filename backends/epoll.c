@@ -17,7 +17,6 @@
 static struct {
 	int epfd;                              /* the kernel's interest list */
 	struct epoll_event ready[MAX_EVENTS];  /* the wait's answer */
-	sigset_t wait_mask;                    /* stop signals open while waiting */
 } state;
 
 static uint32_t events_for(enum want want)
@@ -25,12 +24,13 @@ static uint32_t events_for(enum want want)
 	return want == WANT_READ ? EPOLLIN : EPOLLOUT;
 }
 
-static void watch(int fd, enum want want)
+/* The kernel allocates for each fd it watches: this can fail (ENOMEM, or
+ * ENOSPC past fs.epoll.max_user_watches), and the core then refuses fd. */
+static int watch(int fd, enum want want)
 {
 	struct epoll_event ev = { .events = events_for(want), .data.fd = fd };
 
-	if (epoll_ctl(state.epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
-		die("epoll_ctl ADD fd %d: %s", fd, strerror(errno));
+	return epoll_ctl(state.epfd, EPOLL_CTL_ADD, fd, &ev);
 }
 
 static void rewatch(int fd, enum want want)
@@ -50,11 +50,10 @@ static void unwatch(int fd)
 /* The one blocking call: sleep until the kernel has ready fds to report. */
 static int wait_ready(void)
 {
-	int nready = epoll_pwait(state.epfd, state.ready, MAX_EVENTS, -1,
-				 &state.wait_mask);
+	int nready = epoll_wait(state.epfd, state.ready, MAX_EVENTS, -1);
 
 	if (nready < 0 && errno != EINTR)
-		die("epoll_pwait: %s", strerror(errno));
+		die("epoll_wait: %s", strerror(errno));
 	return nready;  /* -1 with EINTR: a signal; the loop checks the flag */
 }
 
@@ -65,7 +64,6 @@ static void state_init(void)
 	state.epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (state.epfd < 0)
 		die("epoll_create1: %s", strerror(errno));
-	block_stop_signals(&state.wait_mask);
 }
 
 void backend_run(int lfd)

@@ -34,21 +34,31 @@ static void state_init(void)
 	sigaction(SIGCHLD, &sa, NULL);
 }
 
-static void remember(pid_t pid)
+/* Room for one more child in the list, made before the fork. */
+static bool make_room(void)
 {
-	if (state.n == state.cap) {
-		state.cap = state.cap ? 2 * state.cap : 64;
-		state.children = xrealloc(state.children, state.cap, sizeof(pid_t));
-	}
-	state.children[state.n++] = pid;
+	pid_t *grown;
+	int cap = state.cap ? 2 * state.cap : 64;
+
+	if (state.n < state.cap)
+		return true;
+	grown = reallocarray(state.children, cap, sizeof(pid_t));
+	if (!grown)
+		return false;
+	state.children = grown;
+	state.cap = cap;
+	return true;
 }
 
-static void forget(pid_t pid)
+/* A child that exits 0 has released its slot in the shared counters
+ * itself; one that died otherwise (a signal, a crash) could not. */
+static void forget(pid_t pid, int status)
 {
 	for (int i = 0; i < state.n; i++) {
 		if (state.children[i] == pid) {
 			state.children[i] = state.children[--state.n];
-			conn_release();
+			if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+				conn_release();
 			return;
 		}
 	}
@@ -57,10 +67,16 @@ static void forget(pid_t pid)
 static void serve(int fd)
 {
 	pid_t parent = getpid();
-	pid_t pid = fork();
+	pid_t pid;
 
+	if (!make_room()) {
+		conn_refuse("no memory to keep track of one more process");
+		session_end(fd);
+		return;
+	}
+	pid = fork();
 	if (pid < 0) {
-		note("fork: %s; closing the client", strerror(errno));
+		conn_refuse("fork: %s", strerror(errno));
 		session_end(fd);
 		return;
 	}
@@ -70,24 +86,29 @@ static void serve(int fd)
 		 * core's) ends echo_session() after the bytes it has counted;
 		 * and if the parent dies first, the child gets SIGTERM too. */
 		prctl(PR_SET_PDEATHSIG, SIGTERM);
-		if (getppid() != parent)
-			_exit(0);
-		echo_session(fd);
+		if (getppid() == parent)
+			echo_session(fd);
+		/* The child releases its slot, before its socket closes: a
+		 * client that has seen the close and connects again must find
+		 * the slot free (--max-conns), and the parent reaps later. */
+		session_end(fd);
 		_exit(0);
 	}
 	close(fd);  /* the child's now: our copy would keep it open */
-	remember(pid);
+	state.children[state.n++] = pid;
 }
 
 /* A child that exits after this and before accept() blocks stays a zombie
- * (and counted live) until the next client comes: there is no accept()
- * that unblocks SIGCHLD atomically, as ppoll() does for the event loops. */
+ * until the next client comes (no longer counted live: it released its
+ * slot): SIGCHLD can land just before accept() blocks, and no accept()
+ * takes a signal mask as ppoll() does. */
 static void reap_children(void)
 {
 	pid_t pid;
+	int status;
 
-	while ((pid = waitpid(-1, NULL, WNOHANG)) > 0)
-		forget(pid);
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
+		forget(pid, status);
 }
 
 static void stop_all(void)
@@ -95,10 +116,12 @@ static void stop_all(void)
 	for (int i = 0; i < state.n; i++)
 		kill(state.children[i], SIGTERM);
 	while (state.n > 0) {
-		pid_t pid = waitpid(-1, NULL, 0);
+		int status;
+		pid_t pid = waitpid(-1, &status, 0);
 		if (pid < 0 && errno != EINTR)
 			break;
-		forget(pid);
+		if (pid > 0)
+			forget(pid, status);
 	}
 	free(state.children);
 }

@@ -15,7 +15,6 @@ static struct {
 	struct pollfd *fds;  /* what we wait for; the kernel fills in revents */
 	int *slot;           /* fd -> its index in fds, for O(1) changes */
 	int n;
-	sigset_t wait_mask;  /* stop signals open while waiting */
 } state;
 
 static short events_for(enum want want)
@@ -23,10 +22,11 @@ static short events_for(enum want want)
 	return want == WANT_READ ? POLLIN : POLLOUT;
 }
 
-static void watch(int fd, enum want want)
+static int watch(int fd, enum want want)
 {
 	state.slot[fd] = state.n;
 	state.fds[state.n++] = (struct pollfd){ .fd = fd, .events = events_for(want) };
+	return 0;
 }
 
 static void rewatch(int fd, enum want want)
@@ -46,10 +46,10 @@ static void unwatch(int fd)
 /* The one blocking call: sleep until some fd in the array is ready. */
 static int wait_ready(void)
 {
-	int nready = ppoll(state.fds, state.n, NULL, &state.wait_mask);
+	int nready = poll(state.fds, state.n, -1);
 
 	if (nready < 0 && errno != EINTR)
-		die("ppoll: %s", strerror(errno));
+		die("poll: %s", strerror(errno));
 	return nready;  /* -1 with EINTR: a signal; the loop checks the flag */
 }
 
@@ -59,7 +59,6 @@ static void state_init(void)
 {
 	state.fds = xcalloc(fd_capacity, sizeof *state.fds);
 	state.slot = xcalloc(fd_capacity, sizeof *state.slot);
-	block_stop_signals(&state.wait_mask);
 }
 
 void backend_run(int lfd)

@@ -16,7 +16,6 @@ static struct {
 	fd_set rwatch, wwatch;  /* what we wait for, kept across calls */
 	fd_set rready, wready;  /* select's answer, overwritten each call */
 	int maxfd;              /* highest watched fd: the scan's end */
-	sigset_t wait_mask;     /* stop signals open while waiting */
 } state;
 
 static fd_set *set_for(enum want want)
@@ -24,11 +23,12 @@ static fd_set *set_for(enum want want)
 	return want == WANT_READ ? &state.rwatch : &state.wwatch;
 }
 
-static void watch(int fd, enum want want)
+static int watch(int fd, enum want want)
 {
 	FD_SET(fd, set_for(want));
 	if (fd > state.maxfd)
 		state.maxfd = fd;
+	return 0;
 }
 
 static void rewatch(int fd, enum want want)
@@ -53,10 +53,9 @@ static int wait_ready(void)
 
 	state.rready = state.rwatch;  /* select() overwrites what it is given */
 	state.wready = state.wwatch;
-	nready = pselect(state.maxfd + 1, &state.rready, &state.wready, NULL,
-			 NULL, &state.wait_mask);
+	nready = select(state.maxfd + 1, &state.rready, &state.wready, NULL, NULL);
 	if (nready < 0 && errno != EINTR)
-		die("pselect: %s", strerror(errno));
+		die("select: %s", strerror(errno));
 	return nready;  /* -1 with EINTR: a signal; the loop checks the flag */
 }
 
@@ -66,7 +65,6 @@ static const struct mux mux = { watch, rewatch, unwatch, FD_SETSIZE,
 static void state_init(void)
 {
 	state.maxfd = -1;
-	block_stop_signals(&state.wait_mask);
 }
 
 void backend_run(int lfd)

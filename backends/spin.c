@@ -14,11 +14,12 @@ static struct {
 	int n;
 } state;
 
-static void watch(int fd, enum want want)
+static int watch(int fd, enum want want)
 {
 	(void)want;  /* we try whatever the core wants, ready or not */
 	state.slot[fd] = state.n;
 	state.fds[state.n++] = fd;
+	return 0;
 }
 
 static void rewatch(int fd, enum want want)
@@ -49,8 +50,6 @@ static void state_init(void)
 {
 	state.fds = xcalloc(fd_capacity, sizeof *state.fds);
 	state.slot = xcalloc(fd_capacity, sizeof *state.slot);
-	/* Stop signals stay open: no wait to race with, the flag is checked
-	 * every round. */
 }
 
 void backend_run(int lfd)

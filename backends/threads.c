@@ -61,7 +61,7 @@ static void serve(int fd)
 	err = pthread_create(&tid, &state.detached, worker, (void *)(intptr_t)fd);
 	pthread_sigmask(SIG_SETMASK, &before, NULL);
 	if (err) {
-		note("pthread_create: %s; closing the client", strerror(err));
+		conn_refuse("pthread_create: %s", strerror(err));
 		pthread_mutex_lock(&state.lock);
 		state.serving[fd] = false;
 		session_end(fd);

@@ -34,6 +34,7 @@ import selectors
 import shutil
 import signal
 import socket
+import stat
 import struct
 import subprocess
 import sys
@@ -86,6 +87,8 @@ EXPECTED = {
         "many_fds": SKIP("holds one connection at a time"),
         "max_conns": SKIP("holds one connection at a time"),
         "emfile": SKIP("holds one connection at a time"),
+        "alloc_fail": SKIP("holds one connection at a time"),
+        "no_task": SKIP("holds one connection at a time"),
     },
     "spin": {
         # Non-blocking calls in a loop with no waiting call: it burns a core
@@ -98,11 +101,21 @@ EXPECTED = {
         # An fd_set is a bitmap of FD_SETSIZE (1024) bits: a client whose fd
         # is 1024 or more cannot be watched, so the server refuses it.
         "many_fds": XFAIL("select cannot watch fds >= FD_SETSIZE"),
+        # The same wall for the listening socket itself: nothing could be
+        # served, so the server must refuse to start.
+        "inherited_fds": XFAIL("select cannot watch a listening fd >= FD_SETSIZE"),
+    },
+    "threads": {
+        "no_task": DIFFERS("needs a thread per client", task_per_client=True),
     },
     "fork": {
         # The parent closes its copy of each client fd right after fork(),
         # so a low RLIMIT_NOFILE never runs it out of fds: nobody waits.
         "emfile": DIFFERS("the parent holds no client fds", parent_runs_out=False),
+        "no_task": DIFFERS("needs a process per client", task_per_client=True),
+        # RLIMIT_AS is per process: each child has 200 MB of its own.
+        "alloc_fail": DIFFERS("each child has its own address space",
+                              all_served=True),
     },
 }
 
@@ -110,6 +123,7 @@ EXPECTED = {
 # slow.  Nothing waits for a timeout when things work; cases poll.
 READY_TIMEOUT_S = 15      # server start to its "listening on" line
 STOP_TIMEOUT_S = 5        # SIGTERM to exit, before SIGKILL
+STOP_WITHIN_S = 1         # the server's promise: SIGTERM to exit, in any state
 IO_TIMEOUT_S = 10         # longest stall of any one socket call
 SETTLE_S = 3              # for state that must come back (fds, threads)
 CASE_TIMEOUT_S = 180      # a whole case, as a last resort
@@ -216,12 +230,24 @@ def cpu_times(pid):
     return run_ns / 1e9, wait_ns / 1e9
 
 
-def cpu_use(pid, seconds):
+def tree_cpu_times(pid):
+    """cpu_times() summed over pid and its live descendants."""
+    run = wait = 0.0
+    for p in [pid] + children_of(pid):
+        try:
+            r, w = cpu_times(p)
+        except OSError:
+            continue            # it has just ended
+        run, wait = run + r, wait + w
+    return run, wait
+
+
+def cpu_use(pid, seconds, times=cpu_times):
     """(share of one core used, share wanted) over the next `seconds`."""
-    run0, wait0 = cpu_times(pid)
+    run0, wait0 = times(pid)
     t0 = time.monotonic()
     time.sleep(seconds)
-    run1, wait1 = cpu_times(pid)
+    run1, wait1 = times(pid)
     wall = time.monotonic() - t0
     return (run1 - run0) / wall, (run1 - run0 + wait1 - wait0) / wall
 
@@ -261,11 +287,42 @@ def process_started(pid):
 # A server under test
 # ---------------------------------------------------------------------------
 
+def limits(nofile=None, address_space=None):
+    """A preexec_fn that sets the child's RLIMIT_NOFILE and RLIMIT_AS."""
+    if not nofile and not address_space:
+        return None
+
+    def apply():
+        if nofile:
+            hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+            resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, hard))
+        if address_space:
+            resource.setrlimit(resource.RLIMIT_AS, (address_space, address_space))
+    return apply
+
+
+# Fills fds 3 .. 3+N-1 with /dev/null, then becomes the server (same pid).
+WITH_FDS = ("import os, sys\n"
+            "fd = os.open('/dev/null', os.O_RDONLY)\n"
+            "for n in range(3, 3 + int(sys.argv[1])):\n"
+            "    os.dup2(fd, n) if n != fd else os.set_inheritable(fd, True)\n"
+            "os.execv(sys.argv[2], sys.argv[2:])\n")
+
+
+def with_fds(argv, n):
+    """argv, started with n fds open above stderr (none: argv as it is)."""
+    return [sys.executable, "-c", WITH_FDS, str(n)] + argv if n else argv
+
+
 class Server:
     """One running bin/echo-<backend>: stdout through a pipe, stderr to a
     file (shown when a case fails)."""
 
-    def __init__(self, case, args, nofile=None):
+    def __init__(self, case, args, nofile=None, address_space=None, env=None,
+                 inherit_fds=0):
+        """nofile, address_space: RLIMIT_NOFILE and RLIMIT_AS (bytes) for
+        the server; env: variables to add to its environment; inherit_fds:
+        start it with fds 3 to 3 + inherit_fds - 1 open."""
         self.case = case
         self.name = f"echo-{case.backend}"
         args = list(args)
@@ -275,15 +332,12 @@ class Server:
         self.stderr_path = case.tmp(f"{self.name}.stderr")
         self.stopped = False
         self.out = b""
-        preexec = None
-        if nofile:
-            hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
-            preexec = lambda: resource.setrlimit(resource.RLIMIT_NOFILE,
-                                                 (nofile, hard))
         with open(self.stderr_path, "wb") as err:
-            self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL,
+            self.proc = subprocess.Popen(with_fds(self.argv, inherit_fds),
+                                         stdin=subprocess.DEVNULL,
                                          stdout=subprocess.PIPE, stderr=err,
-                                         preexec_fn=preexec)
+                                         preexec_fn=limits(nofile, address_space),
+                                         env=dict(os.environ, **(env or {})))
         self.pid = self.proc.pid
         self.kids = {}          # descendants seen, pid -> start time
         case.servers.append(self)
@@ -1009,13 +1063,19 @@ BAD_OPTIONS = [                 # (arguments, a word the error line must contain
     (["--port"], "port"),
     (["stray"], "stray"),
     (["-x"], "-x"),                               # a short option names itself
+    (["--quiet=1"], "--quiet"),                   # takes no value
+    (["--help=x"], "--help"),
+    (["--port", " 5"], "port"),                   # strtol() would skip the space
+    (["--port", "5 "], "port"),
+    (["--host", "no-such-host.invalid"], "no-such-host.invalid"),
     (["--unix", "/nonexistent/s", "--port-file", "/nonexistent/p"], "--port-file"),
 ]
 
 
-def run_cli(t, args, timeout=READY_TIMEOUT_S):
+def run_cli(t, args, timeout=READY_TIMEOUT_S, inherit_fds=0):
     """Run the server expecting it to exit on its own."""
-    proc = subprocess.Popen([t.binary] + args, stdin=subprocess.DEVNULL,
+    proc = subprocess.Popen(with_fds([t.binary] + args, inherit_fds),
+                            stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         out, err = proc.communicate(timeout=timeout)
@@ -1049,6 +1109,10 @@ def case_options(t):
     missing = [o for o in OPTIONS if o not in out]
     check(not missing, f"--help does not mention {', '.join(missing)}")
     check(err == "", f"--help wrote to stderr: {err.splitlines()[:1]!r}")
+    # A host name is resolved once, at start, as --help says.
+    named = t.server("--host", "localhost")
+    echo(named.connect(), b"by name")
+    check(named.stop() == 0, f"SIGTERM: {describe_status(named.proc.returncode)}")
 
     holder = socket.socket()
     holder.bind(("127.0.0.1", 0))
@@ -1221,6 +1285,327 @@ def case_cleanup(t):
           f"client: {base_threads}), children left: {state['kids'][:5]}")
 
 
+# ---- Faults: stopping in every state, running out of memory, tasks and
+# ---- fds, the Unix socket path ----
+
+def start_loadgen(t, server, *args):
+    """bin/loadgen of the same build against server, its output discarded;
+    killed at the end of the case if it is still running."""
+    binary = os.path.join(t.bindir, "loadgen")
+    if not os.access(binary, os.X_OK):
+        raise Fail(f"no {binary}: run {make_command(t.bindir)}")
+    proc = subprocess.Popen([binary] + [str(a) for a in args]
+                            + [f"127.0.0.1:{server.port}"],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    t.procs.append(proc)
+    return proc
+
+
+# The promise is for the plain build.  The sanitizer builds run several
+# times slower (ending 100 threads under ASan, then its leak check at exit,
+# takes 0.3 s on an idle machine here), and ThreadSanitizer also sleeps
+# 1 s before exit (its atexit_sleep_ms, to catch races at exit).
+SANITIZER_SLOWDOWN = 3
+TSAN_ATEXIT_SLEEP_S = 1
+
+
+def stop_within(s, limit, during):
+    """SIGTERM; the server must exit 0 within `limit` s (plain build) and
+    print its summary."""
+    if s.case.sanitizer:
+        limit *= SANITIZER_SLOWDOWN
+    if s.case.sanitizer == "tsan":
+        limit += TSAN_ATEXIT_SLEEP_S
+    code = s.stop(signal.SIGTERM, timeout=limit, during=during)
+    check(code == 0, f"SIGTERM{during}: {describe_status(code)}")
+    return s.summary()
+
+
+def notices(s, word):
+    """The server's stderr lines that contain word."""
+    return [l for l in s.stderr_text().splitlines()
+            if l.startswith(f"echo-{s.case.backend}: ") and word in l]
+
+
+def case_stop_busy(t):
+    """SIGTERM while the server never runs out of work (loadgen: 100
+    connections with 16 messages of 16 KiB in flight on each): it exits 0
+    with its summary within STOP_WITHIN_S.  A loop that opens the stop
+    signals only inside its waiting call never gets them here: a wait
+    that finds fds ready returns without delivering a pending signal."""
+    s = t.server()
+    lg = start_loadgen(t, s, "--conns", 100, "--pipeline", 16, "--size", 16384,
+                       "--duration", 30, "--warmup", 0, "--timeout", 30)
+    used, _ = cpu_use(s.pid, 1.0, times=tree_cpu_times)
+    check(lg.poll() is None, f"loadgen exited early ({describe_status(lg.returncode)})")
+    check(used > 0.05, f"the server used {used:.0%} of a core under load: "
+          f"the load did not reach it")
+    stop_within(s, STOP_WITHIN_S, " under load")
+
+
+def case_stop_starved(t):
+    """Out of fds with no client open (RLIMIT_NOFILE = the fds an idle
+    server holds) and a client waiting in the backlog: the server says so
+    once, not on every retry, and SIGTERM stops it within STOP_WITHIN_S."""
+    probe = t.server()
+    sock = probe.connect()
+    echo(sock, b"probe")            # epoll's fd exists by now
+    sock.close()
+    held = settled(lambda: fd_count(probe.pid))
+    check(probe.stop() == 0, f"SIGTERM: {describe_status(probe.proc.returncode)}")
+    s = t.server(nofile=held)
+    waiting = s.connect()           # the kernel completes it; accept() cannot
+    waiting.sendall(b"anyone?")
+    time.sleep(1.0)                 # ten retries, at 100 ms each
+    s.check_alive()
+    check(not readable(waiting, 0), "the waiting client got an answer with "
+          "no fd free for it")
+    stop_within(s, STOP_WITHIN_S, " while out of fds")
+    said = notices(s, "accept")
+    check(len(said) == 1, f"{len(said)} notices about accept() in 1 s out of "
+          f"fds, want 1: {said[:3]!r}")
+
+
+def expect_start_error(t, args, word, inherit_fds=0):
+    """The server must refuse to start: exit 1, one stderr line naming word."""
+    code, out, err = run_cli(t, args, inherit_fds=inherit_fds)
+    lines = err.splitlines()
+    shown = " ".join(args)
+    check(code == 1, f"{shown}: {describe_status(code)}, want exit status 1")
+    check(out == "", f"{shown}: stdout not empty: {out.splitlines()[:1]!r}")
+    check(len(lines) == 1 and lines[0].startswith(f"echo-{t.backend}: ")
+          and word in lines[0], f"{shown}: stderr {lines[:3]!r}, want one "
+          f"line that says {word!r}")
+
+
+def is_socket(path):
+    try:
+        return stat.S_ISSOCK(os.lstat(path).st_mode)
+    except FileNotFoundError:
+        return False
+
+
+def case_unix_owner(t):
+    """--unix PATH removes at exit only the socket it bound: a file, or
+    another server's socket, put at PATH meanwhile survives it.  At start,
+    a PATH that is a file, a live socket or a stale one is named as such
+    (exit 1) and left as it is."""
+    path = t.tmp("echo.sock")
+    s = t.server("--unix", path)
+    os.unlink(path)
+    with open(path, "w") as f:
+        f.write("not a socket\n")
+    check(s.stop() == 0, f"SIGTERM: {describe_status(s.proc.returncode)}")
+    check(os.path.isfile(path), "a file put at PATH after the server bound it "
+          "was deleted at the server's exit")
+    expect_start_error(t, ["--unix", path], "not a socket")
+    with open(path) as f:
+        check(f.read() == "not a socket\n", "the file at PATH was changed")
+    os.unlink(path)
+
+    first = t.server("--unix", path)
+    os.unlink(path)
+    second = t.server("--unix", path)
+    check(first.stop() == 0, f"SIGTERM: {describe_status(first.proc.returncode)}")
+    check(is_socket(path), "the first server deleted the second one's socket "
+          "at its exit")
+    sock = second.connect()
+    echo(sock, b"to the second server")
+    sock.close()                    # blocking serves one client at a time
+    expect_start_error(t, ["--unix", path], "listening")
+    echo(second.connect(), b"still the second server")
+    check(second.stop() == 0, f"SIGTERM: {describe_status(second.proc.returncode)}")
+    check(not os.path.exists(path), "the server's own socket is left after SIGTERM")
+
+    stale = socket.socket(socket.AF_UNIX)
+    stale.bind(path)                # a socket file nobody listens on
+    stale.close()
+    expect_start_error(t, ["--unix", path], "stale")
+    check(is_socket(path), "the stale socket was removed")
+
+
+def sanitizer_options(t, extra):
+    """{ASAN_OPTIONS or TSAN_OPTIONS: what the environment has, plus extra}."""
+    var = "TSAN_OPTIONS" if t.sanitizer == "tsan" else "ASAN_OPTIONS"
+    have = os.environ.get(var, "")
+    return {var: f"{have}:{extra}" if have else extra}
+
+
+def serve_after_leaving(s, clients):
+    """The served clients leave; then a new client must be served (retried
+    while the server still refuses: what it freed may take a moment).
+    Returns how many tries it refused."""
+    for i in sorted(clients.served):
+        clients.close(i)
+    refusals = 0
+    deadline = time.monotonic() + SETTLE_S
+    while refused(s.connect(), b"my turn"):
+        refusals += 1
+        check(time.monotonic() < deadline, f"no new client served {SETTLE_S} s "
+              f"after the others left ({refusals} refused)")
+        time.sleep(0.05)
+    return refusals
+
+
+def check_refusals(s, served, refused_n, retries):
+    """The summary counts the served clients as accepted, the others as
+    refused, and stderr has one notice per refusal."""
+    check(s.stop() == 0, f"SIGTERM: {describe_status(s.proc.returncode)}")
+    accepted, refused_said, _ = s.summary()
+    check((accepted, refused_said) == (served, refused_n + retries),
+          f"summary says {accepted} accepted, {refused_said} refused; "
+          f"{served} clients were served, {refused_n + retries} refused")
+    said = notices(s, "refused")
+    check(len(said) == refused_said, f"{len(said)} notices for "
+          f"{refused_said} refused clients: {said[:2]!r}")
+
+
+def case_alloc_fail(t):
+    """Memory runs out for some clients (RLIMIT_AS 200 MB, --bufsize 1 MiB,
+    300 clients at once): those are refused, closed without an echo,
+    counted as refused with a notice each, and the rest are served; once
+    they leave a new client is served.  The sanitizer runtimes reserve
+    terabytes of address space at start, so there the allocator is
+    limited instead (no block over 1 MiB, --bufsize 2 MiB, 20 clients):
+    every client is refused and the server goes on."""
+    all_served = t.param("all_served", False)
+    if t.sanitizer:
+        n = 20
+        s = t.server("--bufsize", str(2 * MiB), env=sanitizer_options(
+            t, "allocator_may_return_null=1:max_allocation_size_mb=1"))
+    else:
+        n = 300
+        s = t.server("--bufsize", str(MiB), address_space=200 * 1000 * 1000)
+    clients = Clients(s)
+    for start in range(0, n, 50):
+        batch = [clients.add(message(i)) for i in range(start, min(n, start + 50))]
+        clients.wait(lambda: all(i in clients.served or i in clients.closed
+                                 for i in batch), IO_TIMEOUT_S)
+    slow = clients.pending()
+    check(not slow, f"{len(slow)} of {n} clients neither echoed nor closed "
+          f"within {IO_TIMEOUT_S} s")
+    served, refused_n = len(clients.served), len(clients.closed)
+    s.check_alive()
+    if t.sanitizer:
+        check(served == 0, f"{served} of {n} served with no buffer to be had")
+    elif all_served:
+        check(served == n, f"{served} of {n} served; want all of them")
+    else:
+        check(0 < served < n, f"{served} of {n} served in 200 MB with 1 MiB "
+              f"each; want some but not all")
+    retries = 0
+    if not t.sanitizer:
+        retries = serve_after_leaving(s, clients)
+        served += 1
+    check_refusals(s, served, refused_n, retries)
+
+
+def pids_cgroup(t, pid):
+    """Move pid into a new pids cgroup of its own (removed after the case)
+    and return its directory.  Skipped where none can be made."""
+    if os.geteuid() != 0:
+        raise Skipped("a pids cgroup needs root")
+    if os.path.exists("/sys/fs/cgroup/pids/cgroup.procs"):
+        parent = "/sys/fs/cgroup/pids"                      # cgroup v1
+    else:
+        parent = "/sys/fs/cgroup"                           # cgroup v2
+        try:
+            with open(os.path.join(parent, "cgroup.subtree_control")) as f:
+                if "pids" not in f.read().split():
+                    raise Skipped("the pids controller is not enabled for "
+                                  "child cgroups")
+        except OSError as e:
+            raise Skipped(f"no cgroup file system: {e}")
+    group = os.path.join(parent, f"muxlab-echo-{os.getpid()}-{t.backend}")
+    try:
+        os.mkdir(group)
+    except OSError as e:
+        raise Skipped(f"cannot make a cgroup: {e}")
+
+    def remove():
+        # Its tasks leave when the server and its children have exited.
+        deadline = time.monotonic() + SETTLE_S
+        while True:
+            try:
+                os.rmdir(group)
+                return
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+    t.cleanups.append(remove)
+    with open(os.path.join(group, "cgroup.procs"), "w") as f:
+        f.write(str(pid))
+    return group
+
+
+def case_no_task(t):
+    """Only 3 more threads or processes allowed (a pids cgroup): threads
+    and fork refuse the clients beyond them, closed without an echo,
+    counted as refused with a notice each, and serve the rest; once those
+    leave a new client is served.  The other models need no task per
+    client: all 8 are served."""
+    n, room = 8, 3
+    per_client = t.param("task_per_client", False)
+    s = t.server()
+    probe = s.connect()
+    echo(probe, b"probe")           # ThreadSanitizer starts its own thread
+    probe.close()
+    group = pids_cgroup(t, s.pid)
+
+    def tasks():
+        with open(os.path.join(group, "pids.current")) as f:
+            return int(f.read())
+    with open(os.path.join(group, "pids.max"), "w") as f:
+        f.write(str(settled(tasks, quiet_s=0.2) + room))
+    clients = Clients(s)
+    for i in range(n):
+        clients.add(message(i))
+    clients.settle()
+    slow = clients.pending()
+    check(not slow, f"{len(slow)} of {n} clients neither echoed nor closed")
+    served, refused_n = len(clients.served), len(clients.closed)
+    want = room if per_client else n
+    check(served == want, f"{served} of {n} served with room for {room} more "
+          f"tasks; want {want}")
+    retries = serve_after_leaving(s, clients)
+    check_refusals(s, 1 + served + 1, refused_n, retries)   # the probe too
+
+
+def case_inherited_fds(t):
+    """Started with 1,100 inherited fds, so its own fds are all above 1100:
+    it serves as usual.  select cannot put such a listening socket in an
+    fd_set: it must exit 1 at start, saying so in one line (not index past
+    its bitmap and spin)."""
+    if t.xfail:
+        expect_start_error(t, ["--port", "0"], "FD_SETSIZE", inherit_fds=1100)
+        return
+    s = t.server(inherit_fds=1100)
+    check(fd_count(s.pid) > 1100, f"the server holds {fd_count(s.pid)} fds, "
+          f"not the 1,100 it was given")
+    echo(s.connect(), b"from above fd 1100")
+
+
+def case_max_conns_seq(t):
+    """--max-conns 1 and 40 strictly sequential clients, each gone (the
+    server's EOF seen) before the next connects: none may be refused, so
+    the server's count of live clients must be exact by then."""
+    n = 40
+    s = t.server("--max-conns", "1")
+    for i in range(n):
+        sock = s.connect()
+        check(not refused(sock, message(i)), f"client {i} of {n} refused, "
+              f"though the one before it had gone")
+        sock.shutdown(socket.SHUT_WR)
+        read_to_end(sock)
+        sock.close()
+    check(s.stop() == 0, f"SIGTERM: {describe_status(s.proc.returncode)}")
+    accepted, refused_n, _ = s.summary()
+    check((accepted, refused_n) == (n, 0), f"summary says {accepted} accepted, "
+          f"{refused_n} refused; want {n}, 0")
+
+
 CASES = [("ready", case_ready), ("bytes", case_bytes), ("sizes", case_sizes),
          ("chunking", case_chunking), ("concurrent", case_concurrent),
          ("backpressure", case_backpressure), ("half_close", case_half_close),
@@ -1228,7 +1613,11 @@ CASES = [("ready", case_ready), ("bytes", case_bytes), ("sizes", case_sizes),
          ("signal", case_signal), ("options", case_options),
          ("max_conns", case_max_conns), ("many_fds", case_many_fds),
          ("emfile", case_emfile), ("idle_cpu", case_idle_cpu),
-         ("cleanup", case_cleanup)]
+         ("cleanup", case_cleanup), ("stop_busy", case_stop_busy),
+         ("stop_starved", case_stop_starved), ("unix_owner", case_unix_owner),
+         ("alloc_fail", case_alloc_fail), ("no_task", case_no_task),
+         ("inherited_fds", case_inherited_fds),
+         ("max_conns_seq", case_max_conns_seq)]
 
 
 # ---------------------------------------------------------------------------
@@ -1243,6 +1632,8 @@ class Case:
         self.consulted = False
         self.rng = random.Random(f"{seed}/{backend}/{name}")
         self.servers, self.sockets = [], []
+        self.procs = []         # other processes the case started (loadgen)
+        self.cleanups = []      # run after the servers have stopped
         self.tmpdir = tempfile.mkdtemp(prefix=f"echo-{backend}-{name}-")
 
     @property
@@ -1250,6 +1641,12 @@ class Case:
         """True where EXPECTED says this backend fails this case by design."""
         self.consulted = True
         return self.expect is not None and self.expect.outcome == "XFAIL"
+
+    @property
+    def sanitizer(self):
+        """"asan" or "tsan" for the sanitizer builds, else None."""
+        leaf = os.path.basename(os.path.normpath(self.bindir))
+        return leaf if leaf in ("asan", "tsan") else None
 
     def param(self, key, default):
         self.consulted = True
@@ -1263,15 +1660,15 @@ class Case:
             path = f"{base}.{n}"
         return path
 
-    def server(self, *args, nofile=None):
-        return Server(self, args, nofile)
+    def server(self, *args, **limits):
+        return Server(self, args, **limits)
 
     def run(self, func):
         """Returns (outcome, detail lines)."""
         if self.expect and self.expect.outcome == "skipped":
             return f"skipped ({self.expect.reason})", []
         if not os.access(self.binary, os.X_OK):
-            return f"FAILED (no {self.binary}: run make)", []
+            return f"FAILED (no {self.binary}: run {make_command(self.bindir)})", []
         error = None
         old = signal.signal(signal.SIGALRM, _alarm)
         signal.alarm(CASE_TIMEOUT_S)
@@ -1301,8 +1698,13 @@ class Case:
         return "ok", []
 
     def finish(self, error):
-        """Close the clients, stop every server; a server that died, did not
-        exit cleanly or reported a sanitizer error fails the case."""
+        """Stop the case's other processes, close the clients, stop every
+        server; a server that died, did not exit cleanly or reported a
+        sanitizer error fails the case.  Then the case's own cleanups."""
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
         for sock in self.sockets:
             sock.close()
         for s in self.servers:
@@ -1320,6 +1722,11 @@ class Case:
             if marks:
                 report = f"sanitizer report: {marks[0]}"
                 error = report if error is None else f"{report}; {error}"
+        for cleanup in self.cleanups:
+            try:
+                cleanup()
+            except OSError as e:
+                error = error or f"cleanup: {e}"
         return error
 
     def details(self):
@@ -1337,6 +1744,12 @@ class Case:
 
     def cleanup(self):
         shutil.rmtree(self.tmpdir, ignore_errors=True)
+
+
+def make_command(bindir):
+    """The make command that builds what bindir should hold."""
+    leaf = os.path.basename(os.path.normpath(bindir))
+    return f"make SAN={leaf}" if leaf in ("asan", "tsan") else "make"
 
 
 def _alarm(signum, frame):
