@@ -7,6 +7,8 @@
 #   make test            build, then run the black-box suites (tests/run)
 #   make bench           the quick benchmark run (a few minutes); make bench-full:
 #                        the long one.  Variables: BACKENDS= SUITES= DURATION= REPEAT=
+#   make soak            10 minutes of mixed load on the event backends and threads,
+#                        failing if memory or fds grow (SOAK_MINUTES=10)
 #   make V=1             show the commands
 
 # Every backend is built on every make, so none can rot.  (BACKENDS= on the
@@ -100,6 +102,11 @@ test:
 	fi
 	tests/run
 
+SOAK_MINUTES ?= 10
+
+soak: all
+	tests/soak --minutes $(SOAK_MINUTES)
+
 bench: all
 	@bench/run
 
@@ -112,7 +119,7 @@ print-cc:
 clean:
 	rm -rf bin build
 
-.PHONY: all test bench bench-full print-cc ref clean
+.PHONY: all test soak bench bench-full print-cc ref clean
 .SECONDARY:
 
 -include $(wildcard $(BUILD)/backends/*.d $(BUILD)/bench/loadgen/*.d $(BUILD)/bench/tools/*.d $(BUILD)/bench/ref/*.d)
