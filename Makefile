@@ -11,9 +11,13 @@
 #                        failing if memory or fds grow (SOAK_MINUTES=10)
 #   make V=1             show the commands
 
-# Every backend is built on every make, so none can rot.  (BACKENDS= on the
-# command line chooses what `make bench` runs, not what is built.)
-ALL_BACKENDS := blocking spin select poll epoll threads fork
+# Every backends/*.c is a backend, except the core's own files (core*.c):
+# adding a model is adding a file.  Every backend is built on every make,
+# so none can rot.  (BACKENDS= on the command line chooses what `make bench`
+# runs, not what is built.)  `make print-backends` prints the list, which
+# the test suites and the harness read.
+CORE_SRCS    := $(wildcard backends/core*.c)
+ALL_BACKENDS := $(sort $(basename $(notdir $(filter-out $(CORE_SRCS),$(wildcard backends/*.c)))))
 
 CC      ?= cc
 CFLAGS  ?= -O2 -g
@@ -39,6 +43,7 @@ else
 endif
 
 ECHO_BINS    := $(ALL_BACKENDS:%=$(BIN)/echo-%)
+CORE_OBJS    := $(CORE_SRCS:%.c=$(BUILD)/%.o)
 LOADGEN_SRCS := $(wildcard bench/loadgen/*.c)
 LOADGEN_OBJS := $(LOADGEN_SRCS:%.c=$(BUILD)/%.o)
 LOADGEN_BIN  := $(if $(LOADGEN_SRCS),$(BIN)/loadgen)
@@ -54,7 +59,7 @@ endif
 all: $(ECHO_BINS) $(LOADGEN_BIN) $(TOOL_BINS)
 
 # The link-time choice of I/O model: the core plus exactly one backend.
-$(BIN)/echo-%: $(BUILD)/backends/core.o $(BUILD)/backends/%.o
+$(BIN)/echo-%: $(CORE_OBJS) $(BUILD)/backends/%.o
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -82,6 +87,9 @@ $(BIN)/ref/echo-libuv: $(BUILD)/bench/ref/echo-libuv.o
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ -luv
+
+# A backend's name is its file's name: a copy of a file is a new backend.
+$(BUILD)/backends/%.o: CPPFLAGS += -DBACKEND_NAME='"$(*F)"'
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(@D)
@@ -116,10 +124,13 @@ bench-full: all
 print-cc:
 	@echo "$(CC) $(CFLAGS)"
 
+print-backends:
+	@echo $(ALL_BACKENDS)
+
 clean:
 	rm -rf bin build
 
-.PHONY: all test soak bench bench-full print-cc ref clean
+.PHONY: all test soak bench bench-full print-cc print-backends ref clean
 .SECONDARY:
 
 -include $(wildcard $(BUILD)/backends/*.d $(BUILD)/bench/loadgen/*.d $(BUILD)/bench/tools/*.d $(BUILD)/bench/ref/*.d)

@@ -13,7 +13,7 @@ static void serve(int fd)
 	session_end(fd);
 }
 
-void backend_run(int lfd)
+static void backend_run(int lfd)
 {
 	while (!stop_requested) {
 		int fd = accept_client(lfd);
@@ -24,4 +24,4 @@ void backend_run(int lfd)
 	}
 }
 
-const char *backend_name = "blocking";
+const struct backend backend = { .name = BACKEND_NAME, .run = backend_run };

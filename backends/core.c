@@ -1,13 +1,15 @@
-/* core.c - the echo server minus its I/O model: options, the listening
- * socket, signals, counters, and the echo logic for both kinds of backend.
- * See core.h for how a backend plugs in. */
+/* core.c - the echo server minus its I/O model: options, messages, the
+ * listening socket, signals, and counting clients.  The blocking half of
+ * the echo logic is core-session.c, the event-driven half core-loop.c;
+ * core.h says how a backend plugs in. */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <ctype.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -20,18 +22,17 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <arpa/inet.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "core.h"
+#include "core-internal.h"
 
 #define DEFAULT_HOST     "127.0.0.1"
 #define DEFAULT_PORT     7007
 #define DEFAULT_BACKLOG  1024
 #define DEFAULT_BUFSIZE  16384
 #define MAX_BUFSIZE      (16 * 1024 * 1024)
-#define ACCEPT_RETRY_MS  100   /* out of fds, no client open: wait before a retry */
-#define ACCEPT_BATCH     64    /* accepts per wakeup of an event loop */
+#define MAX_WORKERS      4096
 #define ADDR_TEXT_BYTES  (INET6_ADDRSTRLEN + 16 + sizeof(((struct sockaddr_un *)0)->sun_path))
 
 struct options opt = {
@@ -43,20 +44,19 @@ struct options opt = {
 atomic_int stop_requested;
 _Static_assert(ATOMIC_INT_LOCK_FREE == 2, "the stop flag must be lock-free to be set in a handler");
 int fd_capacity;
+volatile sig_atomic_t listen_fd = -1;
+_Thread_local volatile sig_atomic_t session_fd = -1;
+int udp_fd = -1;
 
-/* What the stop handler shuts down, so that no blocking call can miss the
- * stop: the listening socket, and the client this thread is serving in
- * echo_session() (blocking models; each thread its own). */
-static volatile sig_atomic_t listen_fd = -1;
-static _Thread_local volatile sig_atomic_t session_fd = -1;
-
-/* Counters live in a shared mapping so that fork's children add to the
- * parent's totals; atomics because threads add to them concurrently. */
+/* Counters live in a shared mapping so that the children of fork and
+ * prefork add to the parent's totals; atomics because threads add to them
+ * concurrently. */
 static struct stats {
 	atomic_long accepted;
 	atomic_long refused;
 	atomic_long live;
 	atomic_ullong echoed;
+	atomic_ullong datagrams;
 } *stats;
 
 /* ---- Messages ---- */
@@ -66,7 +66,7 @@ static void vsay(const char *fmt, va_list ap)
 	char line[512];
 
 	vsnprintf(line, sizeof line, fmt, ap);
-	fprintf(stderr, "echo-%s: %s\n", backend_name, line);
+	fprintf(stderr, "echo-%s: %s\n", backend.name, line);
 }
 
 void die(const char *fmt, ...)
@@ -112,8 +112,28 @@ void *xcalloc(size_t count, size_t size)
 
 /* ---- Options ---- */
 
+/* The backend's own default: a number, or one per CPU it may run on. */
+static int default_workers(void)
+{
+	cpu_set_t cpus;
+
+	if (backend.workers != WORKERS_PER_CPU)
+		return backend.workers;
+	if (sched_getaffinity(0, sizeof cpus, &cpus) < 0)
+		return 1;
+	return CPU_COUNT(&cpus);
+}
+
 static void usage(void)
 {
+	char workers_help[160];
+
+	snprintf(workers_help, sizeof workers_help,
+		 "  --workers N       %s to serve with, 1-%d (default %d%s)\n",
+		 backend.workers == WORKERS_PER_CPU ? "event loops" : "workers",
+		 MAX_WORKERS, default_workers(),
+		 backend.workers == WORKERS_PER_CPU ? ": one per CPU" : "");
+
 	printf("usage: echo-%s [options]\n"
 	       "An echo server: every byte a client sends comes back, in order.\n"
 	       "I/O model: %s (the binary is the choice; see backends/%s.c).\n"
@@ -128,6 +148,8 @@ static void usage(void)
 	       "  --bufsize BYTES   bytes read per call and per connection,\n"
 	       "                    1-%d (default %d)\n"
 	       "  --port-file FILE  write the port number to FILE when ready\n"
+	       "%s"
+	       "%s"
 	       "  --quiet           no notices on stderr\n"
 	       "  --help            this text\n"
 	       "\n"
@@ -135,9 +157,11 @@ static void usage(void)
 	       "SIGINT or SIGTERM stops it; it then prints one summary line\n"
 	       "(connections accepted and refused, bytes echoed) and exits 0.\n"
 	       "Exit status: 0 stopped by signal, 1 runtime error, 2 bad usage.\n",
-	       backend_name, backend_name, backend_name, DEFAULT_HOST,
+	       backend.name, backend.name, backend.name, DEFAULT_HOST,
 	       DEFAULT_PORT, DEFAULT_BACKLOG, MAX_BUFSIZE, DEFAULT_BUFSIZE,
-	       backend_name);
+	       backend.workers ? workers_help : "",
+	       backend.udp ? "  --udp             also echo UDP datagrams on the same port\n" : "",
+	       backend.name);
 }
 
 static long parse_number(const char *name, const char *text, long min, long max)
@@ -183,11 +207,14 @@ static void parse_options(int argc, char **argv)
 		{ "max-conns", required_argument, NULL, 'm' },
 		{ "bufsize", required_argument, NULL, 's' },
 		{ "port-file", required_argument, NULL, 'f' },
+		{ "workers", required_argument, NULL, 'w' },
+		{ "udp", no_argument, NULL, 'd' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'H' },
 		{ 0 }
 	};
 	bool inet_given = false;
+	long workers = 0;
 	int c;
 
 	opterr = 0;  /* we print our own one-line errors */
@@ -201,6 +228,8 @@ static void parse_options(int argc, char **argv)
 		case 'm': opt.max_conns = parse_number("max-conns", optarg, 0, 10000000); break;
 		case 's': opt.bufsize = parse_number("bufsize", optarg, 1, MAX_BUFSIZE); break;
 		case 'f': opt.port_file = optarg; break;
+		case 'w': workers = parse_number("workers", optarg, 1, MAX_WORKERS); break;
+		case 'd': opt.udp = true; break;
 		case 'q': opt.quiet = true; break;
 		case 'H': usage(); exit(0);
 		case ':': usage_error("%s needs a value (see --help)", argv[optind - 1]);
@@ -211,13 +240,22 @@ static void parse_options(int argc, char **argv)
 		usage_error("unexpected argument '%s' (see --help)", argv[optind]);
 	if (opt.unix_path && (inet_given || opt.port_file))
 		usage_error("--unix cannot be combined with --host, --port or --port-file");
+	if (workers && !backend.workers)
+		usage_error("--workers: echo-%s has no workers to count (prefork, "
+			    "pool and reactors have)", backend.name);
+	opt.workers = workers ? (int)workers : default_workers();
+	if (opt.udp && !backend.udp)
+		usage_error("--udp: echo-%s serves TCP only (the event loops also "
+			    "serve UDP: spin, select, poll, epoll, epoll-et)", backend.name);
+	if (opt.udp && opt.unix_path)
+		usage_error("--udp cannot be combined with --unix");
 	if (opt.unix_path && (!*opt.unix_path ||
 	    strlen(opt.unix_path) >= sizeof(((struct sockaddr_un *)0)->sun_path)))
 		usage_error("--unix: path must be 1 to %zu bytes long",
 			    sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
 }
 
-/* ---- Process-wide setup ---- */
+/* ---- Signals ---- */
 
 /* A flag alone leaves a race: a signal that lands just after the loop
  * checked stop_requested and just before it blocks in accept() or read()
@@ -249,7 +287,7 @@ static void signals_init(void)
 	signal(SIGPIPE, SIG_IGN);
 }
 
-static void stop_signals(sigset_t *set)
+void stop_signals(sigset_t *set)
 {
 	sigemptyset(set);
 	sigaddset(set, SIGINT);
@@ -264,14 +302,37 @@ void block_stop_signals(sigset_t *before)
 	pthread_sigmask(SIG_BLOCK, &stop, before);
 }
 
+/* A stop signal, turned into an fd to wait for.  The signals stay blocked,
+ * so the handler never runs: a signal waits as pending, and the waiting
+ * call reports this fd ready like any client, busy or idle.  (A signal
+ * opened only inside pselect/ppoll/epoll_pwait is delivered only when the
+ * call would sleep; a loop that always finds work never sleeps.) */
+int stop_signal_fd(void)
+{
+	sigset_t stop;
+	int fd;
+
+	stop_signals(&stop);
+	pthread_sigmask(SIG_BLOCK, &stop, NULL);
+	fd = signalfd(-1, &stop, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (fd < 0)
+		die("signalfd: %s", strerror(errno));
+	return fd;
+}
+
+/* The counters, and the fd capacity that sizes the fd-indexed tables. */
 static void stats_init(void)
 {
-	struct rlimit rl;
-
 	stats = mmap(NULL, sizeof *stats, PROT_READ | PROT_WRITE,
 		     MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (stats == MAP_FAILED)
 		die("mmap: %s", strerror(errno));
+}
+
+static void fd_capacity_init(void)
+{
+	struct rlimit rl;
+
 	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur > 1 << 20)
 		rl.rlim_cur = 1 << 20;
 	fd_capacity = (int)rl.rlim_cur;
@@ -362,6 +423,27 @@ static int listen_unix(char *addr_text, size_t size)
 	return fd;
 }
 
+/* Where the TCP listener is bound: listen_another() and the UDP socket
+ * bind there too. */
+static struct sockaddr_storage bound;
+static socklen_t bound_len;
+
+static int bound_socket(int type)
+{
+	int fd = socket(bound.ss_family, type | SOCK_CLOEXEC, 0), one = 1;
+
+	if (fd < 0)
+		die("socket: %s", strerror(errno));
+	/* Lets a restarted server bind while old connections sit in TIME_WAIT. */
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	if (backend.reuseport)
+		setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+	if (bind(fd, (struct sockaddr *)&bound, bound_len) < 0)
+		die("bind %s port %d%s: %s", opt.host, opt.port,
+		    type == SOCK_DGRAM ? " (UDP)" : "", strerror(errno));
+	return fd;
+}
+
 static int listen_inet(char *addr_text, size_t size)
 {
 	struct addrinfo hints = {
@@ -369,29 +451,25 @@ static int listen_inet(char *addr_text, size_t size)
 		.ai_socktype = SOCK_STREAM,
 		.ai_flags = AI_PASSIVE | AI_NUMERICSERV,
 	};
-	struct sockaddr_storage bound;
-	socklen_t len = sizeof bound;
 	struct addrinfo *ai;
 	char port[16];
-	int fd, one = 1, err;
+	int fd, err;
 
 	snprintf(port, sizeof port, "%d", opt.port);
 	err = getaddrinfo(opt.host, port, &hints, &ai);
 	if (err)
 		usage_error("--host %s: %s", opt.host, gai_strerror(err));
-	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		die("socket: %s", strerror(errno));
-	/* Lets a restarted server bind while old connections sit in TIME_WAIT. */
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-	if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0)
-		die("bind %s port %d: %s", opt.host, opt.port, strerror(errno));
+	memcpy(&bound, ai->ai_addr, ai->ai_addrlen);
+	bound_len = ai->ai_addrlen;
 	freeaddrinfo(ai);
-	getsockname(fd, (struct sockaddr *)&bound, &len);
+	fd = bound_socket(SOCK_STREAM);
+	getsockname(fd, (struct sockaddr *)&bound, &bound_len);  /* --port 0 */
 	format_address(&bound, addr_text, size);
 	opt.port = ntohs(bound.ss_family == AF_INET6 ?
 			 ((struct sockaddr_in6 *)&bound)->sin6_port :
 			 ((struct sockaddr_in *)&bound)->sin_port);
+	if (opt.udp)
+		udp_fd = bound_socket(SOCK_DGRAM | SOCK_NONBLOCK);
 	return fd;
 }
 
@@ -405,34 +483,55 @@ static int listen_socket(char *addr_text, size_t size)
 	return fd;
 }
 
+/* SO_REUSEPORT is for TCP and UDP: on a Unix socket, each caller gets a
+ * copy of the one listener instead, and they share its queue. */
+int listen_another(void)
+{
+	int fd;
+
+	if (opt.unix_path) {
+		fd = fcntl(listen_fd, F_DUPFD_CLOEXEC, 0);
+		if (fd < 0)
+			die("dup of the listening socket: %s", strerror(errno));
+		return fd;
+	}
+	fd = bound_socket(SOCK_STREAM);
+	if (listen(fd, opt.backlog) < 0)
+		die("listen: %s", strerror(errno));
+	return fd;
+}
+
 /* The ready line, printed when the backend is about to wait for its first
  * client (its first accept_client(), or the end of loop_init()): a backend
  * that fails its own setup never says it is ready. */
 static char listen_addr[ADDR_TEXT_BYTES];
 
-static void announce(void)
+void server_ready(void)
 {
-	static bool done;
+	static atomic_bool done;  /* reactors: each loop's thread calls it */
 
-	if (done)
+	if (atomic_exchange(&done, true))
 		return;
-	done = true;
 	if (opt.port_file) {
 		FILE *f = fopen(opt.port_file, "w");
 		if (!f || fprintf(f, "%d\n", opt.port) < 0 || fclose(f) != 0)
 			die("--port-file %s: %s", opt.port_file, strerror(errno));
 	}
-	printf("echo-%s listening on %s\n", backend_name, listen_addr);
+	printf("echo-%s listening on %s\n", backend.name, listen_addr);
 	fflush(stdout);
 }
 
-/* ---- Connections: admission and counting ---- */
+/* ---- Counting clients ---- */
 
-/* A new client may stay, or is closed at once and counted as refused. */
-static bool conn_admit(int fd, int fd_limit, const char *fd_limit_why)
+/* Out of fds, accept() fails on every try until some fd is closed: say so
+ * once per episode (it ends when an accept() succeeds), not on every retry. */
+static _Thread_local bool fds_short;
+
+bool conn_admit(int fd, int fd_limit, const char *fd_limit_why)
 {
 	int one = 1;
 
+	fds_short = false;
 	if (fd >= fd_capacity) {  /* beyond our fd-indexed tables */
 		note("refused fd %d: beyond RLIMIT_NOFILE at start (%d)", fd, fd_capacity);
 		goto refuse;
@@ -458,6 +557,11 @@ refuse:
 	return false;
 }
 
+bool client_admit(int fd)
+{
+	return conn_admit(fd, 0, NULL);
+}
+
 void conn_release(void)
 {
 	atomic_fetch_sub(&stats->live, 1);
@@ -476,316 +580,36 @@ void conn_refuse(const char *fmt, ...)
 	atomic_fetch_add(&stats->refused, 1);
 }
 
-static void count_echoed(size_t n)
-{
-	atomic_fetch_add_explicit(&stats->echoed, n, memory_order_relaxed);
-}
-
-static bool out_of_fds(int err)
-{
-	return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM;
-}
-
-/* Out of fds, accept() fails on every try until some fd is closed: say so
- * once per episode (it ends when an accept() succeeds), not on every retry. */
-static bool fds_short;
-
-static void note_out_of_fds(int err, bool accept_paused)
-{
-	if (fds_short)
-		return;
-	fds_short = true;
-	if (accept_paused)
-		note("accept: %s; pausing accept until a connection closes", strerror(err));
-	else
-		note("accept: %s; retrying every %d ms", strerror(err), ACCEPT_RETRY_MS);
-}
-
-/* ---- Blocking models ---- */
-
-int accept_client(int lfd)
-{
-	struct timespec pause = { 0, ACCEPT_RETRY_MS * 1000000L };
-	int fd;
-
-	announce();
-	fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-
-	if (fd < 0) {
-		if (out_of_fds(errno)) {
-			note_out_of_fds(errno, false);
-			nanosleep(&pause, NULL);
-		} else if (errno != EINTR && errno != ECONNABORTED && !stop_requested) {
-			note("accept: %s", strerror(errno));
-		}
-		return -1;
-	}
-	fds_short = false;
-	return conn_admit(fd, 0, NULL) ? fd : -1;
-}
-
-/* Write all n bytes, however many calls it takes. */
-static int write_all(int fd, const char *buf, size_t n)
-{
-	while (n > 0) {
-		ssize_t done = write(fd, buf, n);
-		if (done < 0 && errno == EINTR && !stop_requested)
-			continue;
-		if (done < 0)
-			return -1;
-		count_echoed(done);
-		buf += done;
-		n -= done;
-	}
-	return 0;
-}
-
-void echo_session(int fd)
-{
-	char *buf = calloc(1, opt.bufsize);
-
-	if (!buf) {
-		conn_refuse("no memory for its %zu-byte buffer", opt.bufsize);
-		return;
-	}
-	session_fd = fd;  /* from here on a stop signal shuts fd down ... */
-	while (!stop_requested) {  /* ... and before, this sees it */
-		ssize_t n = read(fd, buf, opt.bufsize);
-		if (n < 0 && errno == EINTR && !stop_requested)
-			continue;
-		if (n <= 0)  /* 0: the client is done sending; <0: it is gone */
-			break;
-		if (write_all(fd, buf, n) < 0)
-			break;
-	}
-	session_fd = -1;
-	free(buf);
-}
-
-void close_listener(void)
-{
-	int lfd = listen_fd;
-
-	listen_fd = -1;  /* first: the handler must not shut down a reused number */
-	close(lfd);
-}
-
-/* Release first: once the client sees the close it may connect again, and
- * must then find its slot free (--max-conns). */
 void session_end(int fd)
 {
 	conn_release();
 	close(fd);
 }
 
-/* ---- Event-loop models ---- */
-
-/* One connection of an event loop, indexed by its fd. */
-struct conn {
-	bool open;
-	enum want want;
-	char *buf;      /* allocated at the first read: a client never reported
-			 * readable costs none (in spin, every client is read) */
-	size_t off;     /* first byte of the echo not yet written */
-	size_t len;     /* bytes of the echo not yet written */
-};
-
-/* What a handler tells loop_on_ready to do next. */
-enum next { KEEP, SWITCH, CLOSE };
-
-static struct {
-	int lfd;
-	int sigfd;             /* readable while a stop signal is pending */
-	const struct mux *mux;
-	struct conn *conns;    /* fd_capacity entries */
-	bool accept_paused;    /* out of fds: lfd unwatched until a close */
-} loop;
-
-/* A stop signal, turned into one more fd to wait for.  The signals stay
- * blocked, so the handler never runs: a signal waits as pending, and the
- * waiting call reports this fd ready like any client, busy or idle.  (A
- * signal opened only inside pselect/ppoll/epoll_pwait is delivered only
- * when the call would sleep; a loop that always finds work never sleeps.) */
-static int stop_signal_fd(void)
+long clients_live(void)
 {
-	sigset_t stop;
-	int fd;
-
-	stop_signals(&stop);
-	pthread_sigmask(SIG_BLOCK, &stop, NULL);
-	fd = signalfd(-1, &stop, SFD_NONBLOCK | SFD_CLOEXEC);
-	if (fd < 0)
-		die("signalfd: %s", strerror(errno));
-	return fd;
+	return atomic_load(&stats->live);
 }
 
-/* The server's own fds must fit the backend's limit (select: FD_SETSIZE,
- * exceeded when the server inherits many fds), or nothing could be served. */
-static void watch_own(int fd, const char *what)
+void count_echoed(size_t n)
 {
-	const struct mux *m = loop.mux;
-
-	if (m->fd_limit && fd >= m->fd_limit)
-		die("the %s is fd %d: %s (%d)", what, fd, m->fd_limit_why, m->fd_limit);
-	if (m->watch(fd, WANT_READ) < 0)
-		die("cannot watch the %s: %s", what, strerror(errno));
+	atomic_fetch_add_explicit(&stats->echoed, n, memory_order_relaxed);
 }
 
-void loop_init(int lfd, const struct mux *m)
+void count_datagram(size_t n)
 {
-	loop.lfd = lfd;
-	loop.mux = m;
-	loop.conns = xcalloc(fd_capacity, sizeof *loop.conns);
-	loop.sigfd = stop_signal_fd();
-	fcntl(lfd, F_SETFL, fcntl(lfd, F_GETFL) | O_NONBLOCK);
-	watch_own(lfd, "listening socket");
-	watch_own(loop.sigfd, "stop signals' fd");
-	announce();
+	atomic_fetch_add_explicit(&stats->datagrams, 1, memory_order_relaxed);
+	count_echoed(n);
 }
 
-/* Write what is pending; -1 if the client is gone, else bytes still left. */
-static ssize_t conn_send_pending(int fd, struct conn *c)
+bool accept_starved(int err)
 {
-	ssize_t done = write(fd, c->buf + c->off, c->len);
-
-	if (done < 0)
-		return errno == EAGAIN || errno == EINTR ? (ssize_t)c->len : -1;
-	count_echoed(done);
-	c->off += done;
-	c->len -= done;
-	return c->len;
-}
-
-/* One read and, at once, one write: a small message costs two syscalls.
- * Only what the socket could not take waits for POLLOUT. */
-static enum next conn_on_readable(int fd, struct conn *c)
-{
-	ssize_t n, left;
-
-	if (!c->buf && !(c->buf = calloc(1, opt.bufsize))) {
-		conn_refuse("no memory for its %zu-byte buffer", opt.bufsize);
-		return CLOSE;
-	}
-	n = read(fd, c->buf, opt.bufsize);
-	if (n < 0)
-		return errno == EAGAIN || errno == EINTR ? KEEP : CLOSE;
-	if (n == 0)  /* client done sending, and nothing of ours is pending */
-		return CLOSE;
-	c->off = 0;
-	c->len = n;
-	left = conn_send_pending(fd, c);
-	return left < 0 ? CLOSE : left > 0 ? SWITCH : KEEP;
-}
-
-static enum next conn_on_writable(int fd, struct conn *c)
-{
-	ssize_t left = conn_send_pending(fd, c);
-
-	return left < 0 ? CLOSE : left > 0 ? KEEP : SWITCH;
-}
-
-static void loop_close(int fd)
-{
-	struct conn *c = &loop.conns[fd];
-
-	loop.mux->unwatch(fd);
-	free(c->buf);
-	*c = (struct conn){ 0 };
-	session_end(fd);
-	if (loop.accept_paused) {  /* an fd is free again: accept again */
-		loop.accept_paused = false;
-		loop.mux->watch(loop.lfd, WANT_READ);
-	}
-}
-
-/* accept() ran out of fds.  lfd stays readable, so watching it now would
- * spin at 100% CPU.  With clients open, stop watching it until one closes
- * (the waiting clients stay in the backlog); with none, there is nobody to
- * serve meanwhile, so sleep before the next try, as the blocking models do. */
-static void accept_starved(void)
-{
-	struct timespec pause = { 0, ACCEPT_RETRY_MS * 1000000L };
-
-	if (atomic_load(&stats->live) == 0) {
-		note_out_of_fds(errno, false);
-		nanosleep(&pause, NULL);  /* a stop signal waits in sigfd meanwhile */
-		return;
-	}
-	note_out_of_fds(errno, true);
-	loop.mux->unwatch(loop.lfd);
-	loop.accept_paused = true;
-}
-
-static void loop_accept(void)
-{
-	for (int i = 0; i < ACCEPT_BATCH; i++) {
-		int fd = accept4(loop.lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd < 0 && out_of_fds(errno)) {
-			accept_starved();
-			return;
-		}
-		if (fd < 0) {
-			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED &&
-			    !stop_requested)
-				note("accept: %s", strerror(errno));
-			return;
-		}
-		fds_short = false;
-		if (!conn_admit(fd, loop.mux->fd_limit, loop.mux->fd_limit_why))
-			continue;
-		if (loop.mux->watch(fd, WANT_READ) < 0) {  /* epoll: ENOMEM, ENOSPC */
-			conn_refuse("cannot watch fd %d: %s", fd, strerror(errno));
-			session_end(fd);
-			continue;
-		}
-		loop.conns[fd] = (struct conn){ .open = true, .want = WANT_READ };
-	}
-}
-
-/* Read what the stop signal left in sigfd (spin asks it every round,
- * ready or not: EAGAIN then). */
-static void loop_on_stop_signal(void)
-{
-	struct signalfd_siginfo info;
-
-	if (read(loop.sigfd, &info, sizeof info) == sizeof info)
-		stop_requested = 1;
-}
-
-/* A connection waits for one thing at a time, so any report on it (data,
- * room, hang-up or error) means: try that thing; the call tells the rest. */
-void loop_on_ready(int fd)
-{
-	struct conn *c = &loop.conns[fd];
-	enum next next;
-
-	if (fd == loop.lfd) {
-		loop_accept();
-		return;
-	}
-	if (fd == loop.sigfd) {
-		loop_on_stop_signal();
-		return;
-	}
-	if (!c->open)
-		return;
-	next = c->want == WANT_READ ? conn_on_readable(fd, c)
-				    : conn_on_writable(fd, c);
-	if (next == SWITCH) {
-		c->want = c->want == WANT_READ ? WANT_WRITE : WANT_READ;
-		loop.mux->rewatch(fd, c->want);
-	} else if (next == CLOSE) {
-		loop_close(fd);
-	}
-}
-
-void loop_close_all(void)
-{
-	for (int fd = 0; fd < fd_capacity; fd++)
-		if (loop.conns[fd].open)
-			loop_close(fd);
-	free(loop.conns);
-	close(loop.sigfd);
+	if (err != EMFILE && err != ENFILE && err != ENOBUFS && err != ENOMEM)
+		return false;
+	if (!fds_short)
+		note("accept: %s; waiting for an fd to free up", strerror(err));
+	fds_short = true;
+	return true;
 }
 
 /* ---- main ---- */
@@ -796,13 +620,20 @@ int main(int argc, char **argv)
 
 	parse_options(argc, argv);
 	stats_init();
+	fd_capacity_init();
+	sessions_init();
 	signals_init();
 	lfd = listen_socket(listen_addr, sizeof listen_addr);
 	listen_fd = lfd;
-	backend_run(lfd);
+	backend.run(lfd);
 	close_listener();
-	printf("echo-%s: %ld accepted, %ld refused, %llu bytes echoed\n",
-	       backend_name, atomic_load(&stats->accepted),
+	if (udp_fd >= 0)
+		close(udp_fd);
+	printf("echo-%s: %ld accepted, %ld refused, %llu bytes echoed",
+	       backend.name, atomic_load(&stats->accepted),
 	       atomic_load(&stats->refused), atomic_load(&stats->echoed));
+	if (opt.udp)
+		printf(", %llu datagrams", atomic_load(&stats->datagrams));
+	printf("\n");
 	return 0;
 }

@@ -1,16 +1,29 @@
-/* core.h - everything in the echo server that is not the I/O model.
+/* core.h - what every backend gets from the core, and what it owes it.
  *
- * Each backends/<model>.c defines backend_name and backend_run(); the
- * Makefile links it with core.o into bin/echo-<model>.  The core parses the
- * options, opens the listening socket, handles signals, counts, and owns the
- * echo logic, so a backend file holds only its I/O model:
+ * A backend is one file, backends/<model>.c, that ends with
  *
- *   blocking, threads, fork   accept_client() + echo_session(): plain
- *                             blocking calls, one session per client.
- *   spin, select, poll, epoll loop_init() + loop_on_ready(): the backend
- *                             finds ready fds its own way; the core reads,
- *                             writes, accepts, and tells the backend (through
- *                             its struct mux) what to wait for next.
+ *     const struct backend backend = { .name = BACKEND_NAME, .run = backend_run };
+ *
+ * (BACKEND_NAME is the file's name, "<model>", from the Makefile.)
+ * The Makefile links it with the core (backends/core*.c) into
+ * bin/echo-<model>: every .c file in backends/ whose name does not start
+ * with "core" is a backend, so adding a model is adding a file.  The core
+ * parses the options, opens the listening socket, handles signals, counts,
+ * and owns the echo logic; the backend is only the I/O model.  It comes
+ * in through one of three doors:
+ *
+ *   blocking, threads, fork,      accept_client() + echo_session()
+ *   prefork, pool                 (core-session.c): plain blocking calls,
+ *                                 one client per thread or process.
+ *   spin, select, poll, epoll,    loop_init() + loop_on_ready()
+ *   epoll-et, reactors            (core-loop.c): the backend finds ready
+ *                                 fds its own way and hands them to the
+ *                                 core, which accepts, reads and writes and
+ *                                 tells the backend, through its struct
+ *                                 mux, what to wait for next.
+ *   uring                         completions, not readiness: the backend
+ *                                 does its own I/O and uses the core's
+ *                                 admission and counting (client_admit()).
  */
 #ifndef MUXLAB_CORE_H
 #define MUXLAB_CORE_H
@@ -20,10 +33,23 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* Defined by each backend. */
-extern const char *backend_name;
-/* Serve clients until stop_requested, close every connection, return. */
-void backend_run(int lfd);
+/* What each backend file defines. */
+struct backend {
+	const char *name;
+	/* Serve clients until stop_requested, close every connection, return. */
+	void (*run)(int lfd);
+	/* --workers N: 0 means the backend takes no such option; otherwise
+	 * its default, or WORKERS_PER_CPU for one per CPU it may run on. */
+	int workers;
+	/* --udp: also echo UDP datagrams on the same port (the core's event
+	 * loop does it for any backend that uses loop_init()). */
+	bool udp;
+	/* The listening socket gets SO_REUSEPORT, so that the backend can open
+	 * more on the same port (listen_another()). */
+	bool reuseport;
+};
+#define WORKERS_PER_CPU (-1)
+extern const struct backend backend;
 
 struct options {
 	const char *host;       /* --host, default 127.0.0.1 */
@@ -34,6 +60,8 @@ struct options {
 	size_t bufsize;         /* --bufsize: bytes read per call, per connection */
 	const char *port_file;  /* --port-file: where to write the port */
 	bool quiet;             /* --quiet: no notices on stderr */
+	int workers;            /* --workers, or the backend's default */
+	bool udp;               /* --udp */
 };
 extern struct options opt;
 
@@ -42,8 +70,8 @@ extern struct options opt;
  * interrupts fails with EINTR, and the caller sees the flag.  Event loops:
  * the signals stay blocked and the core sets it when its signalfd, watched
  * like any client, becomes readable.  An atomic, not the classic volatile
- * sig_atomic_t, because the threads backend's workers read it too; a
- * lock-free atomic is as safe to set from a signal handler. */
+ * sig_atomic_t, because threads read it too; a lock-free atomic is as safe
+ * to set from a signal handler. */
 extern atomic_int stop_requested;
 
 /* The highest fd number this process may hold, plus one (RLIMIT_NOFILE). */
@@ -56,38 +84,81 @@ void note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void *xcalloc(size_t count, size_t size);
 
 /* Block SIGINT and SIGTERM in the calling thread; *before* gets the mask
- * it had.  Threads inherit the mask of their creator: the threads backend
- * blocks them around pthread_create() so that they reach the main thread. */
+ * it had.  Threads inherit the mask of their creator: a backend blocks
+ * them around pthread_create() so that they reach the main thread. */
 void block_stop_signals(sigset_t *before);
 
-/* ---- Models that block per client: blocking, threads, fork ---- */
+/* Print the ready line, once.  accept_client() and loop_init() call it; a
+ * backend that waits for clients some other way calls it itself, before
+ * it forks workers (who would each print it). */
+void server_ready(void);
 
-/* Wait for a client and return its fd (blocking, close-on-exec), or -1 when
- * interrupted by a signal (EINTR: check stop_requested) or when the client
- * was refused.  Out of fds, it sleeps ACCEPT_RETRY_MS before returning -1,
- * so the caller's retry loop does not spin. */
-int accept_client(int lfd);
-/* Echo everything fd sends until it closes, fails, or a stop is requested
- * (the stop handler shuts fd down, so even a blocked write() returns); the
- * caller closes fd. */
-void echo_session(int fd);
-/* Close the listening socket (fork's children, which do not accept). */
-void close_listener(void);
-/* Close a client's fd and forget it in the connection count. */
-void session_end(int fd);
+/* Another listening socket on the same address (SO_REUSEPORT; the backend
+ * sets .reuseport): the kernel spreads new connections over them. */
+int listen_another(void);
+
+/* ---- Counting clients (every family) ---- */
+
 /* Forget a client in the connection count (session_end() does it too). */
 void conn_release(void);
 /* An admitted client got no memory, thread or process after all: count it
  * as refused, not accepted, with one notice saying why (printf-style).  The
  * caller still closes it and releases its slot. */
 void conn_refuse(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Release fd's slot, then close it: a client that has seen the close and
+ * connects again must find the slot free (--max-conns). */
+void session_end(int fd);
 
-/* ---- Event-loop models: spin, select, poll, epoll ---- */
+/* ---- Blocking models: blocking, threads, fork, prefork, pool ---- */
 
-/* What a connection waits for.  A connection waits for exactly one thing:
- * input, or room to write the echo it could not finish.  While an echo is
- * pending we stop reading from that client: that is the backpressure that
- * keeps the server's memory bounded. */
+/* Wait for a client and return its fd (blocking, close-on-exec), or -1 when
+ * interrupted by a signal (EINTR: check stop_requested), when the client
+ * was refused, or when the listening socket was shut down at a stop.  Out
+ * of fds, it sleeps ACCEPT_RETRY_MS before returning -1, so the caller's
+ * retry loop does not spin. */
+int accept_client(int lfd);
+/* Echo everything fd sends until it closes, fails, or a stop is requested
+ * (the stop handler shuts fd down, so even a blocked write() returns); the
+ * caller ends the session.  No memory for its buffer: the client is
+ * refused (conn_refuse) and it returns at once. */
+void echo_session(int fd);
+/* At a stop: shut down every socket an echo_session() of this process is
+ * serving, so that each returns (the threads of threads and pool; call it
+ * after stop_requested is set). */
+void stop_sessions(void);
+/* Close the listening socket (fork's children, which do not accept). */
+void close_listener(void);
+/* In a worker process that goes on accepting on the listening socket it
+ * inherited (prefork): from now on a stop signal to this process does not
+ * shut that socket down, which would stop every worker.  (A stop that
+ * lands just before accept() blocks is then seen at the next client, or
+ * when the parent shuts the socket down to stop them all.) */
+void detach_listener(void);
+
+/* ---- Event-loop models: spin, select, poll, epoll, epoll-et, reactors ----
+ *
+ * The contract between the core and an event backend (compare libev's
+ * backend_modify):
+ *
+ * - The core calls the backend's watch, rewatch and unwatch through its
+ *   struct mux, from inside loop_init() and loop_on_ready() only, and not
+ *   only for the fd being handled: accepting watches new clients, closing
+ *   one may watch the listener again (after running out of fds), and
+ *   loop_init() watches the listener, the stop signal's fd and the UDP
+ *   socket.  unwatch(fd) always comes before close(fd), so the fd number
+ *   may be reused by the next watch.
+ * - A connection waits for one thing at a time: WANT_READ (input) or
+ *   WANT_WRITE (room for an echo it could not finish).  The backend
+ *   reports fd whenever that is possible; hang-up and error reports (POLLHUP,
+ *   POLLERR, EPOLLERR) are not passed on as such: the backend just reports
+ *   the fd, and the core's next call on it finds out.
+ * - loop_on_ready() makes one attempt per call: one accept batch, one read
+ *   (and the write of what it read), or one write.  A level-triggered
+ *   backend relies on being told again while more is there.  An
+ *   edge-triggered one must call again while loop_on_ready() returns true
+ *   (it did not hit EAGAIN): the kernel will not report that fd again.
+ */
+
 enum want { WANT_READ, WANT_WRITE };
 
 /* How the core asks an event backend to change what it waits for. */
@@ -99,12 +170,32 @@ struct mux {
 	const char *fd_limit_why;
 };
 
-/* Make lfd non-blocking and watch it through m. */
+/* Make lfd non-blocking and watch it, the stop signal's fd and (--udp) the
+ * UDP socket through m.  Per thread: each thread may run a loop of its own. */
 void loop_init(int lfd, const struct mux *m);
-/* fd was reported ready (or in error): accept, read or write, then
- * rewatch, unwatch and close as the outcome requires. */
-void loop_on_ready(int fd);
-/* Close every connection (at stop). */
+/* fd was reported ready (or in error): accept, read or write once, then
+ * rewatch, unwatch and close as the outcome requires.  True if fd may
+ * still have work now (the call did not hit EAGAIN and fd is open). */
+bool loop_on_ready(int fd);
+/* Close every connection of this thread's loop (at stop). */
 void loop_close_all(void);
+
+/* ---- Completion models: uring ---- */
+
+/* Admit a client accepted some other way (true), or close it and count it
+ * as refused (false), with a notice. */
+bool client_admit(int fd);
+/* Count n bytes echoed. */
+void count_echoed(size_t n);
+/* accept() failed with err: true if it is the fds running out (said once
+ * per episode; the caller waits for a close or ACCEPT_RETRY_MS). */
+bool accept_starved(int err);
+/* Live clients now (to decide how to wait when out of fds). */
+long clients_live(void);
+/* A non-blocking fd that turns readable when a stop signal is pending
+ * (a signalfd; the signals are blocked in the calling thread from now on). */
+int stop_signal_fd(void);
+
+#define ACCEPT_RETRY_MS 100     /* out of fds, no client open: wait this long */
 
 #endif

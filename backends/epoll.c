@@ -3,7 +3,7 @@
  * Cost per wait: O(ready fds).  The interest list lives in the kernel and
  * changes only through epoll_ctl(), so an idle connection costs nothing per
  * wait; a connection costs an epoll_ctl() only when what it waits for changes.
- * Limit: RLIMIT_NOFILE.  Used by: nginx, Redis, libevent, libuv, Go.
+ * Limit: RLIMIT_NOFILE.  Used by: Redis, libevent, libuv (Node.js).
  * Quirk: the kernel registers the open file, not the fd number; a dup()ed or
  * fork()-inherited copy keeps a closed fd reporting (epoll(7), Q6). */
 #include <errno.h>
@@ -57,7 +57,7 @@ static int wait_ready(void)
 	return nready;  /* -1 with EINTR: a signal; the loop checks the flag */
 }
 
-static const struct mux mux = { watch, rewatch, unwatch, 0, NULL };
+static const struct mux mux = { .watch = watch, .rewatch = rewatch, .unwatch = unwatch };
 
 static void state_init(void)
 {
@@ -66,7 +66,7 @@ static void state_init(void)
 		die("epoll_create1: %s", strerror(errno));
 }
 
-void backend_run(int lfd)
+static void backend_run(int lfd)
 {
 	state_init();
 	loop_init(lfd, &mux);
@@ -80,4 +80,4 @@ void backend_run(int lfd)
 	loop_close_all();
 }
 
-const char *backend_name = "epoll";
+const struct backend backend = { .name = BACKEND_NAME, .run = backend_run, .udp = true };

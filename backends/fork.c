@@ -126,7 +126,7 @@ static void stop_all(void)
 	free(state.children);
 }
 
-void backend_run(int lfd)
+static void backend_run(int lfd)
 {
 	state_init();
 	while (!stop_requested) {
@@ -141,4 +141,4 @@ void backend_run(int lfd)
 	stop_all();
 }
 
-const char *backend_name = "fork";
+const struct backend backend = { .name = BACKEND_NAME, .run = backend_run };

@@ -53,7 +53,7 @@ static int wait_ready(void)
 	return nready;  /* -1 with EINTR: a signal; the loop checks the flag */
 }
 
-static const struct mux mux = { watch, rewatch, unwatch, 0, NULL };
+static const struct mux mux = { .watch = watch, .rewatch = rewatch, .unwatch = unwatch };
 
 static void state_init(void)
 {
@@ -61,7 +61,7 @@ static void state_init(void)
 	state.slot = xcalloc(fd_capacity, sizeof *state.slot);
 }
 
-void backend_run(int lfd)
+static void backend_run(int lfd)
 {
 	state_init();
 	loop_init(lfd, &mux);
@@ -81,4 +81,4 @@ void backend_run(int lfd)
 	loop_close_all();
 }
 
-const char *backend_name = "poll";
+const struct backend backend = { .name = BACKEND_NAME, .run = backend_run, .udp = true };

@@ -59,15 +59,17 @@ static int wait_ready(void)
 	return nready;  /* -1 with EINTR: a signal; the loop checks the flag */
 }
 
-static const struct mux mux = { watch, rewatch, unwatch, FD_SETSIZE,
-				"select() cannot watch fds >= FD_SETSIZE" };
+static const struct mux mux = {
+	.watch = watch, .rewatch = rewatch, .unwatch = unwatch,
+	.fd_limit = FD_SETSIZE, .fd_limit_why = "select() cannot watch fds >= FD_SETSIZE",
+};
 
 static void state_init(void)
 {
 	state.maxfd = -1;
 }
 
-void backend_run(int lfd)
+static void backend_run(int lfd)
 {
 	state_init();
 	loop_init(lfd, &mux);
@@ -85,4 +87,4 @@ void backend_run(int lfd)
 	loop_close_all();
 }
 
-const char *backend_name = "select";
+const struct backend backend = { .name = BACKEND_NAME, .run = backend_run, .udp = true };

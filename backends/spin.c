@@ -44,7 +44,7 @@ static int wait_ready(void)
 	return state.n;
 }
 
-static const struct mux mux = { watch, rewatch, unwatch, 0, NULL };
+static const struct mux mux = { .watch = watch, .rewatch = rewatch, .unwatch = unwatch };
 
 static void state_init(void)
 {
@@ -52,7 +52,7 @@ static void state_init(void)
 	state.slot = xcalloc(fd_capacity, sizeof *state.slot);
 }
 
-void backend_run(int lfd)
+static void backend_run(int lfd)
 {
 	state_init();
 	loop_init(lfd, &mux);
@@ -67,4 +67,4 @@ void backend_run(int lfd)
 	loop_close_all();
 }
 
-const char *backend_name = "spin";
+const struct backend backend = { .name = BACKEND_NAME, .run = backend_run, .udp = true };

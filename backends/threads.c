@@ -9,14 +9,12 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 
 #include "core.h"
 
 static struct {
 	pthread_mutex_t lock;
 	pthread_cond_t none_left;  /* signalled when the last worker ends */
-	bool *serving;             /* fd -> a worker is serving it */
 	int nworkers;
 	pthread_attr_t detached;   /* nobody joins a worker */
 } state = {
@@ -26,7 +24,6 @@ static struct {
 
 static void state_init(void)
 {
-	state.serving = xcalloc(fd_capacity, sizeof *state.serving);
 	pthread_attr_init(&state.detached);
 	pthread_attr_setdetachstate(&state.detached, PTHREAD_CREATE_DETACHED);
 }
@@ -36,9 +33,8 @@ static void *worker(void *arg)
 	int fd = (int)(intptr_t)arg;
 
 	echo_session(fd);
-	pthread_mutex_lock(&state.lock);
-	state.serving[fd] = false;  /* before close(): the number is reused */
 	session_end(fd);
+	pthread_mutex_lock(&state.lock);
 	if (--state.nworkers == 0)
 		pthread_cond_signal(&state.none_left);
 	pthread_mutex_unlock(&state.lock);
@@ -52,7 +48,6 @@ static void serve(int fd)
 	int err;
 
 	pthread_mutex_lock(&state.lock);
-	state.serving[fd] = true;
 	state.nworkers++;
 	pthread_mutex_unlock(&state.lock);
 	/* The worker inherits this mask: stop signals go to the main thread,
@@ -62,29 +57,26 @@ static void serve(int fd)
 	pthread_sigmask(SIG_SETMASK, &before, NULL);
 	if (err) {
 		conn_refuse("pthread_create: %s", strerror(err));
-		pthread_mutex_lock(&state.lock);
-		state.serving[fd] = false;
 		session_end(fd);
+		pthread_mutex_lock(&state.lock);
 		state.nworkers--;
 		pthread_mutex_unlock(&state.lock);
 	}
 }
 
 /* Shut down every client's socket: its worker's read() returns 0 (or its
- * write() fails), the worker ends, and the last one wakes us. */
+ * write() fails), the worker ends, and the last one wakes us.  A worker
+ * that has not begun its session yet sees the stop flag when it does. */
 static void stop_all(void)
 {
+	stop_sessions();
 	pthread_mutex_lock(&state.lock);
-	for (int fd = 0; fd < fd_capacity; fd++)
-		if (state.serving[fd])
-			shutdown(fd, SHUT_RDWR);
 	while (state.nworkers > 0)
 		pthread_cond_wait(&state.none_left, &state.lock);
 	pthread_mutex_unlock(&state.lock);
-	free(state.serving);
 }
 
-void backend_run(int lfd)
+static void backend_run(int lfd)
 {
 	state_init();
 	while (!stop_requested) {
@@ -97,4 +89,4 @@ void backend_run(int lfd)
 	stop_all();
 }
 
-const char *backend_name = "threads";
+const struct backend backend = { .name = BACKEND_NAME, .run = backend_run };
