@@ -66,6 +66,11 @@ static int wait_ready(void)
 
 static const struct mux mux = { .watch = watch, .rewatch = rewatch, .unwatch = unwatch };
 
+/* No loop accepts until every loop has made its fds: a client accepted
+ * early would take the fd that a slower loop's epoll or signalfd needs,
+ * and out of fds that loop could not start at all. */
+static pthread_barrier_t loops_ready;
+
 static void state_init(void)
 {
 	state.epfd = epoll_create1(EPOLL_CLOEXEC);
@@ -80,6 +85,7 @@ static void *reactor(void *arg)
 
 	state_init();
 	loop_init(lfd, &mux);
+	pthread_barrier_wait(&loops_ready);
 	while (!stop_requested) {
 		int nready = wait_ready();
 
@@ -102,6 +108,7 @@ static void backend_run(int lfd)
 	int err;
 
 	block_stop_signals(NULL);
+	pthread_barrier_init(&loops_ready, NULL, (unsigned)opt.workers);
 	for (int i = 1; i < opt.workers; i++) {
 		lfds[i] = listen_another();
 		err = pthread_create(&threads[i], NULL, reactor, (void *)(intptr_t)lfds[i]);
@@ -114,6 +121,7 @@ static void backend_run(int lfd)
 		pthread_join(threads[i], NULL);
 		close(lfds[i]);
 	}
+	pthread_barrier_destroy(&loops_ready);
 	free(lfds);
 	free(threads);
 }

@@ -173,6 +173,7 @@ EXPECTED = {
 # slow.  Nothing waits for a timeout when things work; cases poll.
 READY_TIMEOUT_S = 15      # server start to its "listening on" line
 STOP_TIMEOUT_S = 5        # SIGTERM to exit, before SIGKILL
+READY_STARVED_TRIES = 5   # servers started out of fds in ready_starved
 STOP_WITHIN_S = 1         # the server's promise: SIGTERM to exit, in any state
 IO_TIMEOUT_S = 10         # longest stall of any one socket call
 SETTLE_S = 3              # for state that must come back (fds, threads)
@@ -1433,6 +1434,34 @@ def case_stop_starved(t):
           f"of fds, want {want}: {said[:3]!r}")
 
 
+def takes_workers(t):
+    """prefork, pool and reactors take --workers; the rest refuse it."""
+    code, out, _ = run_cli(t, ["--help"])
+    return code == 0 and "--workers" in out
+
+
+def case_ready_starved(t):
+    """Out of fds from the start (RLIMIT_NOFILE = the fds an idle server
+    holds), a client that connects the moment the ready line appears must
+    not take an fd the server's own setup still needs: it waits, and the
+    server lives and stops on SIGTERM.  Many workers widen the window
+    (reactors once accepted in one loop while another was still making its
+    signalfd, and died of EMFILE)."""
+    args = ("--workers", "32") if takes_workers(t) else ()
+    probe = t.server(*args)
+    sock = probe.connect()
+    echo(sock, b"probe")
+    sock.close()
+    held = settled(lambda: fd_count(probe.pid))
+    check(probe.stop() == 0, f"SIGTERM: {describe_status(probe.proc.returncode)}")
+    for _ in range(READY_STARVED_TRIES):
+        s = t.server(*args, nofile=held)
+        s.connect()
+        time.sleep(0.1)
+        s.check_alive()
+        stop_within(s, STOP_WITHIN_S, " while out of fds")
+
+
 def expect_start_error(t, args, word, inherit_fds=0):
     """The server must refuse to start: exit 1, one stderr line naming word."""
     code, out, err = run_cli(t, args, inherit_fds=inherit_fds)
@@ -1774,7 +1803,8 @@ CASES = [("ready", case_ready), ("bytes", case_bytes), ("sizes", case_sizes),
          ("max_conns", case_max_conns), ("many_fds", case_many_fds),
          ("emfile", case_emfile), ("idle_cpu", case_idle_cpu),
          ("cleanup", case_cleanup), ("stop_busy", case_stop_busy),
-         ("stop_starved", case_stop_starved), ("unix_owner", case_unix_owner),
+         ("stop_starved", case_stop_starved), ("ready_starved", case_ready_starved),
+         ("unix_owner", case_unix_owner),
          ("alloc_fail", case_alloc_fail), ("no_task", case_no_task),
          ("inherited_fds", case_inherited_fds),
          ("max_conns_seq", case_max_conns_seq), ("fairness", case_fairness),
