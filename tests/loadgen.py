@@ -46,6 +46,7 @@ class TestServer:
         self.stopping = False
         self.conns = []
         self.first_conn_time = None
+        self.last_reply_time = None     # set by echo(): when its last reply went
         self.tmpdir = None
         self.sock = socket.socket(family, socket.SOCK_STREAM)
         if family == socket.AF_UNIX:
@@ -131,6 +132,7 @@ def echo(delay_s=0.0):
             if delay_s:
                 time.sleep(delay_s)
             conn.sendall(data)
+            server.last_reply_time = time.monotonic()
     return handle
 
 
@@ -255,11 +257,12 @@ def check(cond, reason):
 
 
 class Run:
-    def __init__(self, proc, elapsed):
+    def __init__(self, proc, start, end):
         self.rc = proc.returncode
         self.out = proc.stdout
         self.err = proc.stderr
-        self.elapsed = elapsed
+        self.elapsed = end - start
+        self.end = end              # time.monotonic() when it had exited
 
     def json(self):
         try:
@@ -282,7 +285,7 @@ def loadgen(*args, limit_fds=None, timeout=LOADGEN_TIMEOUT_S):
                               preexec_fn=preexec)
     except subprocess.TimeoutExpired:
         raise CaseFailed("hung: %s did not finish in %d s" % (" ".join(cmd), timeout))
-    return Run(proc, time.monotonic() - start)
+    return Run(proc, start, time.monotonic())
 
 
 def expect_ok(run):
@@ -306,6 +309,19 @@ def nearest_rank(sorted_values, pct):
 
 def close_enough(got, want, rel=0.01, abs_us=0.001):
     return abs(got - want) <= max(rel * abs(want), abs_us)
+
+
+def csv_row(run):
+    """The --csv --csv-header output as a dict of column -> text."""
+    import csv
+    header, row = list(csv.reader(run.out.splitlines()))
+    return dict(zip(header, row))
+
+
+def median(values):
+    values = sorted(values)
+    n = len(values)
+    return (values[(n - 1) // 2] + values[n // 2]) / 2
 
 
 class BinServer:
@@ -550,6 +566,24 @@ def case_rate_schedule():
     check(srv.bytes_in == 3000 * 64, "server received %d bytes, wanted %d" % (srv.bytes_in, 3000 * 64))
 
 
+def case_exit_after_last_reply():
+    """A fixed-work run must exit within a few ms of its last reply.  Main
+    used to poll in 50 ms steps, so every --requests run ended up to 50 ms
+    late (here 40-50 ms: the work takes a few ms of the first step).  Median of
+    7 runs, so one slow start on a busy machine does not decide it."""
+    gaps = []
+    with TestServer(echo()) as srv:
+        for _ in range(7):
+            srv.last_reply_time = None
+            run = loadgen("--requests", 100, "--json", srv.target)
+            expect_ok(run)
+            check(srv.last_reply_time is not None, "the server sent no reply")
+            gaps.append(run.end - srv.last_reply_time)
+    gap = median(gaps)
+    check(gap < 0.025, "loadgen exited %.1f ms (median) after the last reply; runs: %s ms"
+          % (gap * 1000, " ".join("%.1f" % (g * 1000) for g in gaps)))
+
+
 def fault_case(fault, *words):
     def case():
         with TestServer(faulty(fault)) as srv:
@@ -680,6 +714,7 @@ CASES = {
     "delay-bracket": case_delay_bracket,
     "stall-open-loop": case_stall_open_loop,
     "rate-schedule": case_rate_schedule,
+    "exit-after-last-reply": case_exit_after_last_reply,
     "corrupt": fault_case("corrupt", "wrong byte"),
     "drop": fault_case("drop", "wrong byte"),
     "dup": fault_case("dup", "wrong byte"),

@@ -120,7 +120,6 @@ struct worker {
 	pthread_mutex_t snapshot_lock;
 	struct hist *snapshot;          /* NULL unless progress is shown */
 	atomic_uint_fast64_t done_msgs;
-	atomic_bool finished;
 };
 
 /* Run-wide flags shared by all threads. */
@@ -129,6 +128,9 @@ extern pthread_barrier_t barrier_connected, barrier_started, barrier_finished;
 extern bool run_aborted;                /* written before barrier_started */
 
 uint64_t now_ns(void);
+
+/* main.c: a worker calls this once, when its part of the run is over. */
+void worker_finished(void);
 
 /* worker.c */
 void *worker_main(void *arg);

@@ -18,13 +18,19 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MONITOR_STEP_NS   (50 * 1000000ull)   /* how soon main notices the end */
 #define RSS_SAMPLE_NS     (250 * 1000000ull)
 #define PROGRESS_NS       NS_PER_S
 
 atomic_bool stop_requested;
 pthread_barrier_t barrier_connected, barrier_started, barrier_finished;
 bool run_aborted;
+
+/* Workers count themselves done here and wake main, so that main notices
+ * the end of the run at once instead of at its next poll.  The condition
+ * variable runs on CLOCK_MONOTONIC, the clock of the schedule. */
+static pthread_mutex_t done_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t done_cond;
+static unsigned threads_done;
 
 struct monitor {
 	const struct options *opt;
@@ -33,7 +39,6 @@ struct monitor {
 	struct cpu_times self_start, server_start;
 	bool have_server;
 	long server_peak_rss_kib;
-	uint64_t interrupted_ns;
 	struct hist *merged;            /* scratch for the progress p99 */
 };
 
@@ -43,13 +48,37 @@ static void on_sigint(int sig)
 	atomic_store(&stop_requested, true);
 }
 
-static void sleep_until(uint64_t when)
+static void done_cond_init(void)
 {
-	struct timespec ts = { .tv_sec = (time_t)(when / NS_PER_S),
-			       .tv_nsec = (long)(when % NS_PER_S) };
-	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
-		if (atomic_load(&stop_requested))
-			return;
+	pthread_condattr_t attr;
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&done_cond, &attr);
+	pthread_condattr_destroy(&attr);
+}
+
+void worker_finished(void)
+{
+	pthread_mutex_lock(&done_lock);
+	threads_done++;
+	pthread_cond_signal(&done_cond);
+	pthread_mutex_unlock(&done_lock);
+}
+
+/* Sleep until every worker is done (true) or until the deadline (false);
+ * UINT64_MAX: no deadline. */
+static bool wait_workers(unsigned nthreads, uint64_t deadline)
+{
+	struct timespec ts = { .tv_sec = (time_t)(deadline / NS_PER_S),
+			       .tv_nsec = (long)(deadline % NS_PER_S) };
+	pthread_mutex_lock(&done_lock);
+	int err = 0;            /* 0 also after a spurious wake-up: wait again */
+	while (threads_done < nthreads && err == 0)
+		err = deadline == UINT64_MAX ? pthread_cond_wait(&done_cond, &done_lock)
+			: pthread_cond_timedwait(&done_cond, &done_lock, &ts);
+	bool all_done = threads_done == nthreads;
+	pthread_mutex_unlock(&done_lock);
+	return all_done;
 }
 
 /* Share n as evenly as possible: the first n % parts get one more. */
@@ -95,14 +124,6 @@ static void workers_free(struct worker *workers, unsigned n)
 	free(workers);
 }
 
-static bool all_finished(const struct monitor *m)
-{
-	for (unsigned i = 0; i < m->opt->threads; i++)
-		if (!atomic_load(&m->workers[i].finished))
-			return false;
-	return true;
-}
-
 /* One line, rewritten in place: elapsed, msgs/s since warmup, p99. */
 static void show_progress(struct monitor *m, const struct schedule *s, uint64_t now)
 {
@@ -142,13 +163,20 @@ static void measure_start(struct monitor *m)
 	}
 }
 
+static uint64_t earliest(uint64_t a, uint64_t b)
+{
+	return a < b ? a : b;
+}
+
 /* Main's job while the workers run: mark the start of the measured
- * interval, sample the server's memory, and draw the progress line. */
+ * interval, sample the server's memory, and draw the progress line.  It
+ * sleeps until the next of these is due or the last worker is done. */
 static void monitor_run(struct monitor *m, const struct schedule *s)
 {
 	bool started = s->warm_end == s->t0;        /* warmup 0: done before release */
 	uint64_t next_rss = s->warm_end, next_progress = s->t0 + PROGRESS_NS;
-	while (!all_finished(m)) {
+	uint64_t wake;
+	do {
 		uint64_t now = now_ns();
 		if (!started && now >= s->warm_end) {
 			measure_start(m);
@@ -162,13 +190,12 @@ static void monitor_run(struct monitor *m, const struct schedule *s)
 			show_progress(m, s, now);
 			next_progress += PROGRESS_NS;
 		}
-		if (atomic_load(&stop_requested) && !m->interrupted_ns)
-			m->interrupted_ns = now;
-		uint64_t wake = now + MONITOR_STEP_NS;
-		if (!started && s->warm_end < wake)
-			wake = s->warm_end;
-		sleep_until(wake);
-	}
+		wake = started ? UINT64_MAX : s->warm_end;
+		if (m->have_server)
+			wake = earliest(wake, next_rss);
+		if (m->progress)
+			wake = earliest(wake, next_progress);
+	} while (!wait_workers(m->opt->threads, wake));
 	if (!started)
 		measure_start(m);       /* everything ended during warmup */
 	if (m->progress)
@@ -199,9 +226,10 @@ static void measure_end(struct monitor *m, struct results *r)
 }
 
 /* How long the measured interval really was: the configured duration if
- * the clock ended it, else until the last reply (--requests) or Ctrl-C. */
+ * the clock ended it, else until the last reply (--requests, or Ctrl-C:
+ * the replies that came in after it are counted, so is their time). */
 static double measured_seconds(const struct worker *workers, const struct options *opt,
-			       const struct schedule *s, uint64_t interrupted_ns)
+			       const struct schedule *s)
 {
 	uint64_t last = 0;
 	for (unsigned i = 0; i < opt->threads; i++) {
@@ -210,8 +238,6 @@ static double measured_seconds(const struct worker *workers, const struct option
 		if (workers[i].last_done_ns > last)
 			last = workers[i].last_done_ns;
 	}
-	if (interrupted_ns && interrupted_ns < last)
-		last = interrupted_ns;
 	return last > s->warm_end ? (double)(last - s->warm_end) / 1e9 : 0;
 }
 
@@ -325,6 +351,7 @@ static int run_load(const struct options *opt)
 	pthread_barrier_init(&barrier_connected, NULL, opt->threads + 1);
 	pthread_barrier_init(&barrier_started, NULL, opt->threads + 1);
 	pthread_barrier_init(&barrier_finished, NULL, opt->threads + 1);
+	done_cond_init();
 	start_threads(m.workers, opt->threads);
 
 	pthread_barrier_wait(&barrier_connected);
@@ -348,7 +375,7 @@ static int run_load(const struct options *opt)
 		fprintf(stderr, "loadgen: %s\n", setup_error);
 	} else {
 		gather(&results, m.workers, opt);
-		results.measured_s = measured_seconds(m.workers, opt, &sched, m.interrupted_ns);
+		results.measured_s = measured_seconds(m.workers, opt, &sched);
 		status = print_results(opt, &results);
 	}
 	workers_free(m.workers, opt->threads);

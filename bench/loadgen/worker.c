@@ -368,7 +368,7 @@ void *worker_main(void *arg)
 	if (!run_aborted)
 		run(w);
 	/* Main samples CPU now, before teardown work is counted. */
-	atomic_store(&w->finished, true);
+	worker_finished();
 	pthread_barrier_wait(&barrier_finished);
 	worker_cleanup(w);
 	return NULL;
