@@ -584,6 +584,44 @@ def case_exit_after_last_reply():
           % (gap * 1000, " ".join("%.1f" % (g * 1000) for g in gaps)))
 
 
+def case_achieved_rate():
+    """Open loop: msg/s is the rate achieved (messages over the time to the
+    last reply), not the requested rate; a run that did not keep up says
+    so.  One connection to a server that delays 5 ms: at most 200 msg/s."""
+    args = ["--rate", 400, "--conns", 1, "--duration", 0.25, "--warmup", 0]
+    with TestServer(echo(0.005)) as srv:
+        run = loadgen(*args, "--json", srv.target)
+        csv_run = loadgen(*args, "--csv", "--csv-header", srv.target)
+        human = loadgen(*args, srv.target)
+    for r in (run, csv_run, human):
+        expect_ok(r)
+    got = run.json()
+    check(got.get("requested_rate") == 400, "requested_rate %r" % got.get("requested_rate"))
+    check(got["msgs_per_s"] < 0.95 * 400, "msgs_per_s %.1f: the server can answer only "
+          "200/s" % got["msgs_per_s"])
+    want = got["messages"] / got["measured_s"]
+    check(close_enough(got["msgs_per_s"], want), "msgs_per_s %.1f != messages / measured_s "
+          "%.1f" % (got["msgs_per_s"], want))
+    check(got.get("kept_up") is False, "kept_up %r" % got.get("kept_up"))
+    check("below 95% of the requested 400 msg/s" in run.err, "no warning: %r" % run.err)
+    row = csv_row(csv_run)
+    check(row.get("requested_rate") == "400" and row.get("kept_up") == "0",
+          "CSV requested_rate %r, kept_up %r" % (row.get("requested_rate"), row.get("kept_up")))
+    check("requested 400" in human.out, "the summary does not show the requested rate")
+    with TestServer(echo()) as srv:
+        fast = loadgen("--rate", 200, "--conns", 2, "--duration", 1, "--warmup", 0,
+                       "--json", srv.target)
+        closed = loadgen("--requests", 100, "--json", srv.target)
+    expect_ok(fast)
+    expect_ok(closed)
+    check(fast.json().get("kept_up") is True, "200 msg/s to a plain echo server: kept_up %r"
+          % fast.json().get("kept_up"))
+    check("warning" not in fast.err, "warned although it kept up: %r" % fast.err)
+    got = closed.json()
+    check("requested_rate" in got and got["requested_rate"] is None and got["kept_up"] is None,
+          "closed loop: requested_rate and kept_up must be null")
+
+
 def fault_case(fault, *words):
     def case():
         with TestServer(faulty(fault)) as srv:
@@ -715,6 +753,7 @@ CASES = {
     "stall-open-loop": case_stall_open_loop,
     "rate-schedule": case_rate_schedule,
     "exit-after-last-reply": case_exit_after_last_reply,
+    "achieved-rate": case_achieved_rate,
     "corrupt": fault_case("corrupt", "wrong byte"),
     "drop": fault_case("drop", "wrong byte"),
     "dup": fault_case("dup", "wrong byte"),

@@ -107,7 +107,6 @@ struct worker {
 	bool schedule_done;             /* open loop: no more messages due */
 	bool spinning;                  /* open loop: polling until the next is due */
 	uint64_t next_scan_ns, next_publish_ns;
-	bool stopped_by_time;
 
 	/* Results: read by main after pthread_join. */
 	struct hist latency, uncorrected, connect;

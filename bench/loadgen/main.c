@@ -225,19 +225,17 @@ static void measure_end(struct monitor *m, struct results *r)
 	}
 }
 
-/* How long the measured interval really was: the configured duration if
- * the clock ended it, else until the last reply (--requests, or Ctrl-C:
- * the replies that came in after it are counted, so is their time). */
-static double measured_seconds(const struct worker *workers, const struct options *opt,
+/* The measured interval: from its start to the last reply, whatever ended
+ * it (--duration, --requests, Ctrl-C), so that msg/s is the rate really
+ * achieved.  Not the configured duration: in open loop that would make
+ * msg/s the requested rate by construction, however slow the server. */
+static double measured_seconds(const struct worker *workers, unsigned nthreads,
 			       const struct schedule *s)
 {
 	uint64_t last = 0;
-	for (unsigned i = 0; i < opt->threads; i++) {
-		if (workers[i].stopped_by_time)
-			return opt->duration_s;
+	for (unsigned i = 0; i < nthreads; i++)
 		if (workers[i].last_done_ns > last)
 			last = workers[i].last_done_ns;
-	}
 	return last > s->warm_end ? (double)(last - s->warm_end) / 1e9 : 0;
 }
 
@@ -276,6 +274,8 @@ static int print_results(const struct options *opt, const struct results *r)
 	} else
 		report_human(stdout, r);
 	fflush(stdout);
+	if (!r->errors)
+		report_warnings(stderr, r);     /* with errors, the error line says why */
 	int status = 0;
 	if (opt->histogram_path && report_histogram_file(opt->histogram_path, r) < 0)
 		status = 1;
@@ -375,7 +375,7 @@ static int run_load(const struct options *opt)
 		fprintf(stderr, "loadgen: %s\n", setup_error);
 	} else {
 		gather(&results, m.workers, opt);
-		results.measured_s = measured_seconds(m.workers, opt, &sched);
+		results.measured_s = measured_seconds(m.workers, opt->threads, &sched);
 		status = print_results(opt, &results);
 	}
 	workers_free(m.workers, opt->threads);

@@ -73,8 +73,11 @@ static const char usage_text[] =
 "  -h, --help              this text\n"
 "\n"
 "Times in the output are microseconds (us) of round trip; CPU cost is\n"
-"CPU-microseconds per message.  Exit status: 0 all replies correct, 1 an\n"
-"error (wrong or missing bytes, lost connection, limit hit), 2 bad usage.\n";
+"CPU-microseconds per message.  msg/s is the rate achieved: measured\n"
+"messages over the time from the end of warmup to the last reply.  With\n"
+"--rate the requested rate is shown beside it, and a warning if it is below\n"
+"95% of it.  Exit status: 0 all replies correct, 1 an error (wrong or\n"
+"missing bytes, lost connection, limit hit), 2 bad usage.\n";
 
 enum { OPT_CPR = 256, OPT_IDLE, OPT_CONNECT_TIMEOUT, OPT_TIMEOUT,
        OPT_SERVER_PID, OPT_JSON, OPT_CSV, OPT_CSV_HEADER, OPT_HISTOGRAM,

@@ -10,6 +10,7 @@
 static const double percentiles[] = { 50, 90, 99, 99.9, 99.99 };
 static const char *const percentile_keys[] = { "p50", "p90", "p99", "p999", "p9999" };
 #define NPERCENTILES (sizeof(percentiles) / sizeof(percentiles[0]))
+#define KEPT_UP_SHARE 0.95      /* open loop achieving less did not keep up */
 
 static double us(double ns)
 {
@@ -21,9 +22,19 @@ static double per_msg_us(const struct cpu_times *t, uint64_t messages)
 	return messages ? (t->user_s + t->sys_s) * 1e6 / (double)messages : 0;
 }
 
+/* Achieved: messages over the time to the last reply (see measured_s). */
 static double msgs_per_s(const struct results *r)
 {
 	return r->measured_s > 0 ? (double)r->messages / r->measured_s : 0;
+}
+
+/* Open loop: 1 if the achieved rate was at least KEPT_UP_SHARE of --rate,
+ * else 0; -1 in the modes that ask for no rate. */
+static int kept_up(const struct results *r)
+{
+	if (r->opt->mode != MODE_OPEN)
+		return -1;
+	return msgs_per_s(r) >= KEPT_UP_SHARE * r->opt->rate;
 }
 
 /* Stats in the order of the table header: min mean stdev p50..p99.99 max. */
@@ -62,9 +73,11 @@ void report_human(FILE *out, const struct results *r)
 		o->threads, o->threads == 1 ? "" : "s", o->idle);
 	if (o->mode == MODE_OPEN)
 		fprintf(out, ", rate %g msg/s", o->rate);
-	fprintf(out, "\nmeasured %.2f s after %.2f s warmup: %llu messages, %.1f msg/s, %llu errors\n",
-		r->measured_s, o->warmup_s, (unsigned long long)r->messages, msgs_per_s(r),
-		(unsigned long long)r->errors);
+	fprintf(out, "\nmeasured %.2f s after %.2f s warmup: %llu messages, %.1f msg/s",
+		r->measured_s, o->warmup_s, (unsigned long long)r->messages, msgs_per_s(r));
+	if (o->mode == MODE_OPEN)
+		fprintf(out, " (requested %g)", o->rate);
+	fprintf(out, ", %llu errors\n", (unsigned long long)r->errors);
 	if (o->mode == MODE_CPR)
 		fprintf(out, "connections: %llu opened, %.1f conn/s measured\n",
 			(unsigned long long)r->connects, msgs_per_s(r));
@@ -81,6 +94,14 @@ void report_human(FILE *out, const struct results *r)
 		human_cpu(out, "server", &r->server_cpu, r->messages, r->server_peak_rss_kib);
 	if (r->errors)
 		fprintf(out, "error: %s\n", r->first_error);
+}
+
+void report_warnings(FILE *out, const struct results *r)
+{
+	if (kept_up(r) == 0)
+		fprintf(out, "loadgen: warning: achieved %.1f msg/s, below %.0f%% of the requested "
+			"%g msg/s: the server (or loadgen) did not keep up\n", msgs_per_s(r),
+			KEPT_UP_SHARE * 100, r->opt->rate);
 }
 
 static void json_string(FILE *out, const char *s)
@@ -133,6 +154,13 @@ void report_json(FILE *out, const struct results *r)
 		json_string(out, r->first_error);
 	else
 		fputs("null", out);
+	static const char *const tristate[] = { "null", "false", "true" };
+	fprintf(out, ",\n  \"requested_rate\": ");
+	if (o->mode == MODE_OPEN)
+		fprintf(out, "%g", o->rate);
+	else
+		fputs("null", out);
+	fprintf(out, ", \"kept_up\": %s", tristate[kept_up(r) + 1]);
 	fprintf(out, ",\n  \"latency_unit\": \"us, round trip\"");
 	json_hist(out, "latency_us", &r->latency);
 	if (o->mode == MODE_OPEN)
@@ -153,7 +181,7 @@ static const char csv_header[] =
 	"errors,lat_min_us,lat_mean_us,lat_stdev_us,lat_p50_us,lat_p90_us,lat_p99_us,"
 	"lat_p999_us,lat_p9999_us,lat_max_us,uncorrected_p50_us,uncorrected_p99_us,"
 	"connect_p50_us,connect_p99_us,loadgen_cpu_us_per_msg,server_cpu_us_per_msg,"
-	"server_peak_rss_kib\n";
+	"server_peak_rss_kib,requested_rate,kept_up\n";
 
 void report_csv_header(FILE *out)
 {
@@ -184,10 +212,16 @@ void report_csv(FILE *out, const struct results *r)
 		fprintf(out, ",,");
 	fprintf(out, ",%.3f", per_msg_us(&r->self_cpu, r->messages));
 	if (r->have_server)
-		fprintf(out, ",%.3f,%ld\n", per_msg_us(&r->server_cpu, r->messages),
+		fprintf(out, ",%.3f,%ld", per_msg_us(&r->server_cpu, r->messages),
 			r->server_peak_rss_kib);
 	else
-		fprintf(out, ",,\n");
+		fprintf(out, ",,");
+	/* Columns added later go at the end, so old positions stay. */
+	if (o->mode == MODE_OPEN)
+		fprintf(out, ",%g,%d", o->rate, kept_up(r));
+	else
+		fprintf(out, ",,");
+	fprintf(out, "\n");
 }
 
 /* HdrHistogram's percentile layout: plot column 4 on a log x axis against

@@ -23,6 +23,8 @@ struct results {
 };
 
 void report_human(FILE *out, const struct results *r);
+/* What a reader must not miss in any format: open loop below --rate. */
+void report_warnings(FILE *out, const struct results *r);
 void report_json(FILE *out, const struct results *r);
 void report_csv_header(FILE *out);
 void report_csv(FILE *out, const struct results *r);

@@ -43,10 +43,8 @@ void worker_fail(struct worker *w, const char *fmt, ...)
  * just not measured.  Claiming it counts it against --requests. */
 bool claim_message(struct worker *w, uint64_t t)
 {
-	if (t >= w->sched->end) {
-		w->stopped_by_time = true;
+	if (t >= w->sched->end)
 		return false;
-	}
 	if (atomic_load_explicit(&stop_requested, memory_order_relaxed))
 		return false;
 	if (t < w->sched->warm_end)
