@@ -630,6 +630,37 @@ def fault_case(fault, *words):
     return case
 
 
+def case_lost_in_tail():
+    """A server that stops answering mid-run (at stream offset 1000): the
+    messages that never got a reply are counted as lost and recorded at
+    the time they were given up, so the tail shows the --timeout; closed
+    loop (in flight) and open loop (in flight, and still on the schedule
+    when every connection had failed)."""
+    timeout_s = 0.3
+    for mode in (["--pipeline", 4], ["--rate", 500]):
+        with TestServer(faulty("truncate")) as srv:
+            run = loadgen("--conns", 2, "--duration", 1, "--warmup", 0, "--timeout",
+                          timeout_s, "--json", *mode, srv.target)
+        check(run.rc == 1, "%s: exit %d, wanted 1" % (mode[0], run.rc))
+        got = run.json()
+        lat = got["latency_us"]
+        check(got.get("lost", 0) > 0, "%s: lost %r" % (mode[0], got.get("lost")))
+        check(lat["count"] == got["messages"] + got["lost"], "%s: histogram count %d != "
+              "messages %d + lost %d" % (mode[0], lat["count"], got["messages"], got["lost"]))
+        for key in ("p99", "max"):
+            check(lat[key] >= timeout_s * 1e6, "%s: %s %.0f us is below the %g s timeout"
+                  % (mode[0], key, lat[key], timeout_s))
+        check(got.get("latency_lower_bound") is True, "%s: percentiles not marked as lower "
+              "bounds" % mode[0])
+        # The interval runs to the last loss, not the last reply (~1 ms in).
+        check(got["measured_s"] >= timeout_s, "%s: measured %.3f s, less than the timeout "
+              "that ended it" % (mode[0], got["measured_s"]))
+    with TestServer(faulty("truncate")) as srv:
+        human = loadgen("--duration", 1, "--warmup", 0, "--timeout", timeout_s, srv.target)
+    check("lower bound" in human.out and " lost" in human.out,
+          "the summary does not say the latencies are lower bounds: %r" % human.out)
+
+
 def case_unix_and_ipv6():
     for family in (socket.AF_UNIX, socket.AF_INET6):
         try:
@@ -760,6 +791,7 @@ CASES = {
     "reorder": fault_case("swap", "wrong byte"),
     "lost-connection": fault_case("close", "closed connection"),
     "short-reply": fault_case("truncate", "no reply"),
+    "lost-in-tail": case_lost_in_tail,
     "unix-and-ipv6": case_unix_and_ipv6,
     "refused": case_refused,
     "connect-timeout": case_connect_timeout,

@@ -20,8 +20,15 @@ static void cpr_connected(struct worker *w, struct conn *c, uint64_t now)
 	conn_flush(w, c);
 }
 
+/* The transaction is lost: in the latency and in the connect histogram,
+ * as having taken at least the time it waited for the handshake. */
 static void cpr_connect_failed(struct worker *w, struct conn *c, int err)
 {
+	uint64_t now = now_ns();
+	if (c->connect_start_ns >= w->sched->warm_end) {
+		record_lost(w, c->connect_start_ns, c->connect_start_ns, now);
+		hist_record(&w->connect, now - c->connect_start_ns);
+	}
 	char text[ERROR_BYTES];
 	connect_error_text(text, sizeof(text), w->opt, err, (unsigned)w->connects);
 	conn_fail(w, c, "%s", text);

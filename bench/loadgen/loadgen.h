@@ -111,7 +111,8 @@ struct worker {
 	/* Results: read by main after pthread_join. */
 	struct hist latency, uncorrected, connect;
 	uint64_t measured, connects, errors;
-	uint64_t last_done_ns;
+	uint64_t lost;                  /* measured messages that got no reply */
+	uint64_t last_done_ns;          /* last measured reply, or loss */
 	char error[ERROR_BYTES];        /* the first error, for the one-line reason */
 	int setup_failed;               /* connect phase failed: exit status 1 */
 
@@ -161,6 +162,7 @@ void conn_on_readable(struct worker *w, struct conn *c);
 void conn_issue(struct worker *w, struct conn *c, uint64_t intended_ns, uint64_t now);
 void conn_fail(struct worker *w, struct conn *c, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+void record_lost(struct worker *w, uint64_t intended_ns, uint64_t sent_ns, uint64_t now);
 int watch(struct worker *w, struct conn *c, uint32_t events, int op);
 
 #endif

@@ -225,9 +225,9 @@ static void measure_end(struct monitor *m, struct results *r)
 	}
 }
 
-/* The measured interval: from its start to the last reply, whatever ended
- * it (--duration, --requests, Ctrl-C), so that msg/s is the rate really
- * achieved.  Not the configured duration: in open loop that would make
+/* The measured interval: from its start to the last reply (or lost
+ * message, see record_lost()), whatever ended it (--duration, --requests,
+ * Ctrl-C), so that msg/s is the rate really achieved.  Not the configured duration: in open loop that would make
  * msg/s the requested rate by construction, however slow the server. */
 static double measured_seconds(const struct worker *workers, unsigned nthreads,
 			       const struct schedule *s)
@@ -251,6 +251,7 @@ static void gather(struct results *r, struct worker *workers, const struct optio
 		hist_merge(&r->uncorrected, &w->uncorrected);
 		hist_merge(&r->connect, &w->connect);
 		r->messages += w->measured;
+		r->lost += w->lost;
 		r->connects += w->connects;
 		if (w->errors && !r->errors)
 			r->first_error = w->error;

@@ -57,7 +57,8 @@ static const char usage_text[] =
 "      --connect-timeout S give up if connections are not established within\n"
 "                          S seconds (default 5)\n"
 "      --timeout S         a connection that gets no reply byte for S seconds\n"
-"                          while waiting for one is an error (default 10)\n"
+"                          while waiting for one is an error (default 10);\n"
+"                          its messages count as lost\n"
 "\n"
 "Measurement and output:\n"
 "      --server-pid PID    also report the server's CPU time (user, sys; its\n"
@@ -76,7 +77,9 @@ static const char usage_text[] =
 "CPU-microseconds per message.  msg/s is the rate achieved: measured\n"
 "messages over the time from the end of warmup to the last reply.  With\n"
 "--rate the requested rate is shown beside it, and a warning if it is below\n"
-"95% of it.  Exit status: 0 all replies correct, 1 an error (wrong or\n"
+"95% of it.  A lost message (no reply: its connection failed) is counted\n"
+"and recorded with the time it had waited, so with any lost the latencies\n"
+"are lower bounds.  Exit status: 0 all replies correct, 1 an error (wrong or\n"
 "missing bytes, lost connection, limit hit), 2 bad usage.\n";
 
 enum { OPT_CPR = 256, OPT_IDLE, OPT_CONNECT_TIMEOUT, OPT_TIMEOUT,

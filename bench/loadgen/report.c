@@ -65,6 +65,13 @@ static void human_cpu(FILE *out, const char *who, const struct cpu_times *t,
 		who, t->user_s, t->sys_s, per_msg_us(t, messages), (double)rss_kib / 1024);
 }
 
+/* With lost messages in them the percentiles are lower bounds: a lost
+ * message is recorded with the time it had waited when it was given up. */
+static bool latency_lower_bound(const struct results *r)
+{
+	return r->lost > 0;
+}
+
 void report_human(FILE *out, const struct results *r)
 {
 	const struct options *o = r->opt;
@@ -77,10 +84,14 @@ void report_human(FILE *out, const struct results *r)
 		r->measured_s, o->warmup_s, (unsigned long long)r->messages, msgs_per_s(r));
 	if (o->mode == MODE_OPEN)
 		fprintf(out, " (requested %g)", o->rate);
-	fprintf(out, ", %llu errors\n", (unsigned long long)r->errors);
+	fprintf(out, ", %llu errors, %llu lost\n", (unsigned long long)r->errors,
+		(unsigned long long)r->lost);
 	if (o->mode == MODE_CPR)
 		fprintf(out, "connections: %llu opened, %.1f conn/s measured\n",
 			(unsigned long long)r->connects, msgs_per_s(r));
+	if (latency_lower_bound(r))
+		fprintf(out, "latencies are lower bounds: the %llu lost messages count with the "
+			"time they had waited when they were given up\n", (unsigned long long)r->lost);
 	fprintf(out, "latency (us)         min      mean     stdev       p50       p90"
 		"       p99     p99.9    p99.99       max\n");
 	human_row(out, o->mode == MODE_OPEN ? "corrected" : "round trip", &r->latency);
@@ -160,7 +171,9 @@ void report_json(FILE *out, const struct results *r)
 		fprintf(out, "%g", o->rate);
 	else
 		fputs("null", out);
-	fprintf(out, ", \"kept_up\": %s", tristate[kept_up(r) + 1]);
+	fprintf(out, ", \"kept_up\": %s, \"lost\": %llu, \"latency_lower_bound\": %s",
+		tristate[kept_up(r) + 1], (unsigned long long)r->lost,
+		latency_lower_bound(r) ? "true" : "false");
 	fprintf(out, ",\n  \"latency_unit\": \"us, round trip\"");
 	json_hist(out, "latency_us", &r->latency);
 	if (o->mode == MODE_OPEN)
@@ -181,7 +194,7 @@ static const char csv_header[] =
 	"errors,lat_min_us,lat_mean_us,lat_stdev_us,lat_p50_us,lat_p90_us,lat_p99_us,"
 	"lat_p999_us,lat_p9999_us,lat_max_us,uncorrected_p50_us,uncorrected_p99_us,"
 	"connect_p50_us,connect_p99_us,loadgen_cpu_us_per_msg,server_cpu_us_per_msg,"
-	"server_peak_rss_kib,requested_rate,kept_up\n";
+	"server_peak_rss_kib,requested_rate,kept_up,lost\n";
 
 void report_csv_header(FILE *out)
 {
@@ -221,7 +234,7 @@ void report_csv(FILE *out, const struct results *r)
 		fprintf(out, ",%g,%d", o->rate, kept_up(r));
 	else
 		fprintf(out, ",,");
-	fprintf(out, "\n");
+	fprintf(out, ",%llu\n", (unsigned long long)r->lost);
 }
 
 /* HdrHistogram's percentile layout: plot column 4 on a log x axis against

@@ -13,6 +13,7 @@ struct results {
 	struct hist uncorrected;        /* open loop: from the actual send */
 	struct hist connect;            /* connect-per-request: handshake */
 	uint64_t messages, connects, errors;
+	uint64_t lost;                  /* measured, no reply: in the histograms as lower bounds */
 	double measured_s;
 	const char *first_error;
 	struct cpu_times self_cpu;

@@ -20,8 +20,24 @@ int watch(struct worker *w, struct conn *c, uint32_t events, int op)
 	return -1;
 }
 
-/* The connection is unusable: record why, forget what it had in flight
- * (those replies will never be measured) and close it. */
+/* A measured message whose reply will never come.  Its latency is at
+ * least the time it has waited so far: record that, a lower bound, so
+ * that the tail shows the message instead of losing it.  sent_ns 0: it
+ * was never sent, so it has no latency from the actual send.  Giving it up
+ * is its end, as a reply would be: the measured interval runs until then,
+ * or a run that lost its last messages would look short and fast. */
+void record_lost(struct worker *w, uint64_t intended_ns, uint64_t sent_ns, uint64_t now)
+{
+	w->lost++;
+	if (now > w->last_done_ns)
+		w->last_done_ns = now;
+	hist_record(&w->latency, now > intended_ns ? now - intended_ns : 0);
+	if (w->opt->mode == MODE_OPEN && sent_ns)
+		hist_record(&w->uncorrected, now - sent_ns);
+}
+
+/* The connection is unusable: record why, count what it had in flight as
+ * lost, and close it. */
 void conn_fail(struct worker *w, struct conn *c, const char *fmt, ...)
 {
 	char reason[ERROR_BYTES];
@@ -30,6 +46,12 @@ void conn_fail(struct worker *w, struct conn *c, const char *fmt, ...)
 	vsnprintf(reason, sizeof(reason), fmt, ap);
 	va_end(ap);
 	worker_fail(w, "%s", reason);
+	uint64_t now = now_ns();
+	for (unsigned i = 0; i < c->ring_count; i++) {
+		const struct inflight *m = &c->ring[(c->ring_head + i) % w->opt->pipeline];
+		if (m->measured)
+			record_lost(w, m->intended_ns, m->sent_ns, now);
+	}
 	w->inflight -= c->ring_count;
 	c->ring_count = 0;
 	if (c->state == CONN_CONNECTING)

@@ -149,6 +149,26 @@ static void open_dispatch(struct worker *w, uint64_t now)
 	}
 }
 
+/* Open loop, and every connection has failed: the measured messages still
+ * on the schedule can never be sent.  They are lost too, each recorded as
+ * having waited from its due time until the worker gave up or, if that is
+ * later, until the end of the schedule (--duration, or the due time of the
+ * last message --requests allows): a lower bound, like the others. */
+static void lose_unsent(struct worker *w, uint64_t now)
+{
+	uint64_t j = w->next_msg, left = w->quota - w->issued_measured;
+	if (left == 0)
+		return;
+	while (intended_ns(w, j) < w->sched->warm_end)
+		j++;                    /* warmup: never measured */
+	uint64_t end = w->sched->end;
+	uint64_t until = end != UINT64_MAX ? end : intended_ns(w, j + left - 1);
+	if (until < now)
+		until = now;
+	for (; left > 0 && intended_ns(w, j) < end; j++, left--)
+		record_lost(w, intended_ns(w, j), 0, until);
+}
+
 static void on_timer(struct worker *w)
 {
 	uint64_t expirations;
@@ -289,6 +309,9 @@ static void run(struct worker *w)
 			handle_event(w, &events[i]);
 		housekeeping(w, now_ns());
 	}
+	if (w->opt->mode == MODE_OPEN && w->live == 0 && !w->schedule_done &&
+	    !atomic_load(&stop_requested))
+		lose_unsent(w, now_ns());
 	publish_progress(w);
 }
 
