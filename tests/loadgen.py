@@ -456,6 +456,27 @@ def case_histogram_file():
     check(abs(pcts[-1] - 1.0) < 1e-9 and int(rows[-1][2]) == len(values), "last row is not 100%")
 
 
+def case_histogram_above_range():
+    """A latency beyond the histogram's 2^36 ns (68.7 s) must be counted
+    and reported, not silently capped into the last bucket."""
+    values = [100.0, 2e6, 100e6]        # the last one is 100 s
+    got = replay(values)
+    lat = got["latency_us"]
+    check(lat.get("above_range") == 1, "above_range is %r, wanted 1" % lat.get("above_range"))
+    check(close_enough(lat["max"], 100e6, 1e-6), "max %g is not the exact 100 s" % lat["max"])
+    check(got.get("latency_lower_bound") is True, "percentiles beyond the range are not "
+          "marked as lower bounds")
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as f:
+        f.write("\n".join("%.3f" % v for v in values) + "\n")
+    try:
+        human = loadgen("--replay", f.name)
+    finally:
+        os.unlink(f.name)
+    expect_ok(human)
+    check("above" in human.out and "68.7 s" in human.out,
+          "the summary does not say a sample was above the range: %r" % human.out)
+
+
 def case_requests_exact():
     with TestServer(echo()) as srv:
         run = loadgen("--requests", 1000, "--conns", 4, "--pipeline", 3, "--size", 100,
@@ -775,6 +796,7 @@ CASES = {
     "bad-options": case_bad_options,
     "histogram-accuracy": case_histogram_accuracy,
     "histogram-file": case_histogram_file,
+    "histogram-above-range": case_histogram_above_range,
     "requests-exact": case_requests_exact,
     "threads-exact": case_threads_exact,
     "connect-per-request": case_connect_per_request,

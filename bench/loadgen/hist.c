@@ -45,8 +45,13 @@ void hist_record(struct hist *h, uint64_t ns)
 	h->count++;
 	h->sum_ns += (double)ns;
 	h->sum_sq_ns += (double)ns * (double)ns;
-	/* Beyond 68 s the last bucket absorbs it; max_ns still tells the truth. */
-	h->buckets[bucket_of(ns > HIST_MAX_NS ? HIST_MAX_NS : ns)]++;
+	/* Beyond 68.7 s the last bucket absorbs it; max_ns still tells the
+	 * truth, and above_range says how many percentiles cannot. */
+	if (ns > HIST_MAX_NS) {
+		h->above_range++;
+		ns = HIST_MAX_NS;
+	}
+	h->buckets[bucket_of(ns)]++;
 }
 
 void hist_merge(struct hist *into, const struct hist *from)
@@ -60,6 +65,7 @@ void hist_merge(struct hist *into, const struct hist *from)
 	into->count += from->count;
 	into->sum_ns += from->sum_ns;
 	into->sum_sq_ns += from->sum_sq_ns;
+	into->above_range += from->above_range;
 	for (unsigned i = 0; i < HIST_BUCKETS; i++)
 		into->buckets[i] += from->buckets[i];
 }

@@ -4,8 +4,10 @@
  * above, each power of two is cut into 128 equal buckets, so a bucket is
  * never wider than 1/128 of the values in it.  Reporting the middle of a
  * bucket is therefore within 0.4% of any sample in it, which meets the
- * 1% bound from 1 us to 60 s in a fixed 30 KB per histogram.  Histograms
- * of several threads merge by adding their buckets. */
+ * 1% bound from 1 us to 60 s in a fixed 30 KB per histogram.  Values
+ * above 2^36 ns (68.7 s) go into the last bucket and are counted in
+ * above_range, so that a report can say its top percentiles are only lower
+ * bounds.  Histograms of several threads merge by adding their buckets. */
 #ifndef LOADGEN_HIST_H
 #define LOADGEN_HIST_H
 
@@ -21,6 +23,7 @@ struct hist {
 	uint64_t count;
 	uint64_t min_ns, max_ns;        /* exact, not bucketed */
 	double sum_ns, sum_sq_ns;       /* exact mean and stdev */
+	uint64_t above_range;           /* values > HIST_MAX_NS, in the last bucket */
 	uint64_t buckets[HIST_BUCKETS];
 };
 

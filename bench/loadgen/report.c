@@ -56,6 +56,10 @@ static void human_row(FILE *out, const char *name, const struct hist *h)
 	for (unsigned i = 0; i < NPERCENTILES + 4; i++)
 		fprintf(out, " %9.1f", v[i]);
 	fprintf(out, "\n");
+	if (h->above_range)
+		fprintf(out, "  %-12s %llu above %.1f s, the histogram's range: percentiles among "
+			"them are lower bounds (max is exact)\n", name,
+			(unsigned long long)h->above_range, (double)HIST_MAX_NS / 1e9);
 }
 
 static void human_cpu(FILE *out, const char *who, const struct cpu_times *t,
@@ -66,10 +70,12 @@ static void human_cpu(FILE *out, const char *who, const struct cpu_times *t,
 }
 
 /* With lost messages in them the percentiles are lower bounds: a lost
- * message is recorded with the time it had waited when it was given up. */
+ * message is recorded with the time it had waited when it was given up.
+ * So are those that fall among samples beyond the histogram's range. */
 static bool latency_lower_bound(const struct results *r)
 {
-	return r->lost > 0;
+	return r->lost > 0 || r->latency.above_range > 0 || r->uncorrected.above_range > 0 ||
+	       r->connect.above_range > 0;
 }
 
 void report_human(FILE *out, const struct results *r)
@@ -89,7 +95,7 @@ void report_human(FILE *out, const struct results *r)
 	if (o->mode == MODE_CPR)
 		fprintf(out, "connections: %llu opened, %.1f conn/s measured\n",
 			(unsigned long long)r->connects, msgs_per_s(r));
-	if (latency_lower_bound(r))
+	if (r->lost)
 		fprintf(out, "latencies are lower bounds: the %llu lost messages count with the "
 			"time they had waited when they were given up\n", (unsigned long long)r->lost);
 	fprintf(out, "latency (us)         min      mean     stdev       p50       p90"
@@ -138,7 +144,8 @@ static void json_hist(FILE *out, const char *key, const struct hist *h)
 		key, (unsigned long long)h->count, v[0], v[1], v[2]);
 	for (unsigned i = 0; i < NPERCENTILES; i++)
 		fprintf(out, ", \"%s\": %.3f", percentile_keys[i], v[3 + i]);
-	fprintf(out, ", \"max\": %.3f}", v[3 + NPERCENTILES]);
+	fprintf(out, ", \"max\": %.3f, \"above_range\": %llu}", v[3 + NPERCENTILES],
+		(unsigned long long)h->above_range);
 }
 
 static void json_cpu(FILE *out, const char *key, const struct cpu_times *t,
