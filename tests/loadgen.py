@@ -766,6 +766,25 @@ def case_server_pid_fork():
           "for the %d measured messages" % (cpu, burned, got["messages"]))
 
 
+def case_loadgen_cpu_pct():
+    """loadgen's own CPU as a share of the measured wall time, so that a
+    client-bound run can be told from a server-bound one."""
+    with TestServer(echo()) as srv:
+        run = loadgen("--requests", 2000, "--json", srv.target)
+        csv_run = loadgen("--requests", 2000, "--csv", "--csv-header", srv.target)
+    expect_ok(run)
+    expect_ok(csv_run)
+    got = run.json()
+    cpu = got["loadgen_cpu"]
+    check("cpu_pct" in cpu, "no loadgen_cpu.cpu_pct")
+    want = (cpu["user_s"] + cpu["sys_s"]) / got["measured_s"] * 100
+    slack = 0.2 / got["measured_s"] + 0.01      # user_s and sys_s are rounded to 1 ms
+    check(0 < cpu["cpu_pct"] and abs(cpu["cpu_pct"] - want) <= slack,
+          "cpu_pct %.3f, but (user + sys) / measured_s is %.3f %%" % (cpu["cpu_pct"], want))
+    pct = csv_row(csv_run).get("loadgen_cpu_pct", "")
+    check(pct != "" and float(pct) > 0, "CSV loadgen_cpu_pct %r" % pct)
+
+
 def case_backends():
     """Every echo server of the project, when built: exact counts, and the
     CPU accounting of threads and forked children."""
@@ -820,6 +839,7 @@ CASES = {
     "open-files-limit": case_open_files_limit,
     "server-pid": case_server_pid,
     "server-pid-fork": case_server_pid_fork,
+    "loadgen-cpu-pct": case_loadgen_cpu_pct,
     "backends": case_backends,
 }
 

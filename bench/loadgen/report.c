@@ -22,6 +22,13 @@ static double per_msg_us(const struct cpu_times *t, uint64_t messages)
 	return messages ? (t->user_s + t->sys_s) * 1e6 / (double)messages : 0;
 }
 
+/* CPU as a share of the measured wall time; above 100 with several
+ * threads.  Near 100 per loadgen thread, loadgen is the bottleneck. */
+static double cpu_pct(const struct cpu_times *t, const struct results *r)
+{
+	return r->measured_s > 0 ? (t->user_s + t->sys_s) * 100 / r->measured_s : 0;
+}
+
 /* Achieved: messages over the time to the last reply (see measured_s). */
 static double msgs_per_s(const struct results *r)
 {
@@ -63,10 +70,11 @@ static void human_row(FILE *out, const char *name, const struct hist *h)
 }
 
 static void human_cpu(FILE *out, const char *who, const struct cpu_times *t,
-		      uint64_t messages, long rss_kib)
+		      const struct results *r, long rss_kib)
 {
-	fprintf(out, "  %-8s %7.2f s user + %7.2f s sys = %7.2f CPU-us/msg, peak RSS %.1f MiB\n",
-		who, t->user_s, t->sys_s, per_msg_us(t, messages), (double)rss_kib / 1024);
+	fprintf(out, "  %-8s %7.2f s user + %7.2f s sys = %7.2f CPU-us/msg, %5.1f%% CPU, "
+		"peak RSS %.1f MiB\n", who, t->user_s, t->sys_s, per_msg_us(t, r->messages),
+		cpu_pct(t, r), (double)rss_kib / 1024);
 }
 
 /* With lost messages in them the percentiles are lower bounds: a lost
@@ -106,9 +114,9 @@ void report_human(FILE *out, const struct results *r)
 	if (o->mode == MODE_CPR)
 		human_row(out, "connect", &r->connect);
 	fprintf(out, "cpu\n");
-	human_cpu(out, "loadgen", &r->self_cpu, r->messages, r->self_peak_rss_kib);
+	human_cpu(out, "loadgen", &r->self_cpu, r, r->self_peak_rss_kib);
 	if (r->have_server)
-		human_cpu(out, "server", &r->server_cpu, r->messages, r->server_peak_rss_kib);
+		human_cpu(out, "server", &r->server_cpu, r, r->server_peak_rss_kib);
 	if (r->errors)
 		fprintf(out, "error: %s\n", r->first_error);
 }
@@ -149,10 +157,11 @@ static void json_hist(FILE *out, const char *key, const struct hist *h)
 }
 
 static void json_cpu(FILE *out, const char *key, const struct cpu_times *t,
-		     uint64_t messages, long rss_kib)
+		     const struct results *r, long rss_kib)
 {
 	fprintf(out, ",\n  \"%s\": {\"user_s\": %.3f, \"sys_s\": %.3f, \"us_per_msg\": %.3f, "
-		"\"peak_rss_kib\": %ld}", key, t->user_s, t->sys_s, per_msg_us(t, messages), rss_kib);
+		"\"cpu_pct\": %.3f, \"peak_rss_kib\": %ld}", key, t->user_s, t->sys_s,
+		per_msg_us(t, r->messages), cpu_pct(t, r), rss_kib);
 }
 
 void report_json(FILE *out, const struct results *r)
@@ -187,9 +196,9 @@ void report_json(FILE *out, const struct results *r)
 		json_hist(out, "uncorrected_latency_us", &r->uncorrected);
 	if (o->mode == MODE_CPR)
 		json_hist(out, "connect_latency_us", &r->connect);
-	json_cpu(out, "loadgen_cpu", &r->self_cpu, r->messages, r->self_peak_rss_kib);
+	json_cpu(out, "loadgen_cpu", &r->self_cpu, r, r->self_peak_rss_kib);
 	if (r->have_server)
-		json_cpu(out, "server_cpu", &r->server_cpu, r->messages, r->server_peak_rss_kib);
+		json_cpu(out, "server_cpu", &r->server_cpu, r, r->server_peak_rss_kib);
 	else
 		fprintf(out, ",\n  \"server_cpu\": null");
 	fprintf(out, "\n}\n");
@@ -201,7 +210,7 @@ static const char csv_header[] =
 	"errors,lat_min_us,lat_mean_us,lat_stdev_us,lat_p50_us,lat_p90_us,lat_p99_us,"
 	"lat_p999_us,lat_p9999_us,lat_max_us,uncorrected_p50_us,uncorrected_p99_us,"
 	"connect_p50_us,connect_p99_us,loadgen_cpu_us_per_msg,server_cpu_us_per_msg,"
-	"server_peak_rss_kib,requested_rate,kept_up,lost\n";
+	"server_peak_rss_kib,requested_rate,kept_up,lost,loadgen_cpu_pct\n";
 
 void report_csv_header(FILE *out)
 {
@@ -241,7 +250,7 @@ void report_csv(FILE *out, const struct results *r)
 		fprintf(out, ",%g,%d", o->rate, kept_up(r));
 	else
 		fprintf(out, ",,");
-	fprintf(out, ",%llu\n", (unsigned long long)r->lost);
+	fprintf(out, ",%llu,%.3f\n", (unsigned long long)r->lost, cpu_pct(&r->self_cpu, r));
 }
 
 /* HdrHistogram's percentile layout: plot column 4 on a log x axis against
