@@ -785,6 +785,29 @@ def case_loadgen_cpu_pct():
     check(pct != "" and float(pct) > 0, "CSV loadgen_cpu_pct %r" % pct)
 
 
+def case_server_pss_fork():
+    """A fork server's children share most of their pages: summed RSS
+    counts them once per process, summed PSS divides them among the
+    sharers.  With 20 connections PSS must be well below RSS, and not 0."""
+    path = os.path.join(BINDIR, "echo-fork")
+    check(os.path.exists(path), "%s is not built" % path)
+    with BinServer(path) as srv:
+        args = ["--conns", 20, "--duration", 0.5, "--warmup", 0.1, "--server-pid", srv.pid]
+        run = loadgen(*args, "--json", srv.target)
+        csv_run = loadgen(*args, "--csv", "--csv-header", srv.target)
+        human = loadgen(*args, srv.target)
+    for r in (run, csv_run, human):
+        expect_ok(r)
+    cpu = run.json()["server_cpu"]
+    rss, pss = cpu["peak_rss_kib"], cpu.get("peak_pss_kib")
+    check(pss is not None and 0 < pss < rss / 2, "server peak PSS %r KiB, RSS %d KiB: "
+          "PSS must be above 0 and well below RSS" % (pss, rss))
+    row = csv_row(csv_run)
+    check(row.get("server_peak_pss_kib", "") not in ("", "0"),
+          "CSV server_peak_pss_kib %r" % row.get("server_peak_pss_kib"))
+    check("PSS" in human.out, "the summary does not show the server's PSS")
+
+
 def case_backends():
     """Every echo server of the project, when built: exact counts, and the
     CPU accounting of threads and forked children."""
@@ -840,6 +863,7 @@ CASES = {
     "server-pid": case_server_pid,
     "server-pid-fork": case_server_pid_fork,
     "loadgen-cpu-pct": case_loadgen_cpu_pct,
+    "server-pss-fork": case_server_pss_fork,
     "backends": case_backends,
 }
 

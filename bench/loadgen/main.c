@@ -38,7 +38,7 @@ struct monitor {
 	bool progress;                  /* stderr is a terminal */
 	struct cpu_times self_start, server_start;
 	bool have_server;
-	long server_peak_rss_kib;
+	long server_peak_rss_kib, server_peak_pss_kib;  /* pss -1: unknown */
 	struct hist *merged;            /* scratch for the progress p99 */
 };
 
@@ -146,11 +146,17 @@ static void show_progress(struct monitor *m, const struct schedule *s, uint64_t 
 		hist_percentile(m->merged, 99) / 1000);
 }
 
-static void sample_rss(struct monitor *m)
+/* A peak PSS missing a sample might miss the peak: unknown, then. */
+static void sample_memory(struct monitor *m)
 {
-	long kib = tree_rss_kib(m->opt->server_pid);
-	if (kib > m->server_peak_rss_kib)
-		m->server_peak_rss_kib = kib;
+	struct tree_memory now;
+	tree_memory(m->opt->server_pid, &now);
+	if (now.rss_kib > m->server_peak_rss_kib)
+		m->server_peak_rss_kib = now.rss_kib;
+	if (now.pss_kib < 0 || m->server_peak_pss_kib < 0)
+		m->server_peak_pss_kib = -1;
+	else if (now.pss_kib > m->server_peak_pss_kib)
+		m->server_peak_pss_kib = now.pss_kib;
 }
 
 /* CPU and RSS at the start of the measured interval. */
@@ -159,7 +165,7 @@ static void measure_start(struct monitor *m)
 	self_cpu(&m->self_start);
 	if (m->opt->server_pid) {
 		m->have_server = tree_cpu(m->opt->server_pid, &m->server_start);
-		sample_rss(m);
+		sample_memory(m);
 	}
 }
 
@@ -183,7 +189,7 @@ static void monitor_run(struct monitor *m, const struct schedule *s)
 			started = true;
 		}
 		if (m->have_server && now >= next_rss) {
-			sample_rss(m);
+			sample_memory(m);
 			next_rss = now + RSS_SAMPLE_NS;
 		}
 		if (m->progress && now >= next_progress) {
@@ -219,9 +225,10 @@ static void measure_end(struct monitor *m, struct results *r)
 	r->self_peak_rss_kib = ru.ru_maxrss;
 	if (m->have_server && tree_cpu(m->opt->server_pid, &r->server_cpu)) {
 		cpu_delta(&r->server_cpu, &m->server_start);
-		sample_rss(m);
+		sample_memory(m);
 		r->have_server = true;
 		r->server_peak_rss_kib = m->server_peak_rss_kib;
+		r->server_peak_pss_kib = m->server_peak_pss_kib;
 	}
 }
 

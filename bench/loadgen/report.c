@@ -69,11 +69,12 @@ static void human_row(FILE *out, const char *name, const struct hist *h)
 			(unsigned long long)h->above_range, (double)HIST_MAX_NS / 1e9);
 }
 
+/* Without the newline: the server's line goes on with its PSS. */
 static void human_cpu(FILE *out, const char *who, const struct cpu_times *t,
 		      const struct results *r, long rss_kib)
 {
 	fprintf(out, "  %-8s %7.2f s user + %7.2f s sys = %7.2f CPU-us/msg, %5.1f%% CPU, "
-		"peak RSS %.1f MiB\n", who, t->user_s, t->sys_s, per_msg_us(t, r->messages),
+		"peak RSS %.1f MiB", who, t->user_s, t->sys_s, per_msg_us(t, r->messages),
 		cpu_pct(t, r), (double)rss_kib / 1024);
 }
 
@@ -115,8 +116,14 @@ void report_human(FILE *out, const struct results *r)
 		human_row(out, "connect", &r->connect);
 	fprintf(out, "cpu\n");
 	human_cpu(out, "loadgen", &r->self_cpu, r, r->self_peak_rss_kib);
-	if (r->have_server)
+	fprintf(out, "\n");
+	if (r->have_server) {
 		human_cpu(out, "server", &r->server_cpu, r, r->server_peak_rss_kib);
+		if (r->server_peak_pss_kib >= 0)
+			fprintf(out, ", PSS %.1f MiB\n", (double)r->server_peak_pss_kib / 1024);
+		else
+			fprintf(out, ", PSS unknown\n");
+	}
 	if (r->errors)
 		fprintf(out, "error: %s\n", r->first_error);
 }
@@ -156,11 +163,12 @@ static void json_hist(FILE *out, const char *key, const struct hist *h)
 		(unsigned long long)h->above_range);
 }
 
+/* Leaves the object open: the server's goes on with its PSS. */
 static void json_cpu(FILE *out, const char *key, const struct cpu_times *t,
 		     const struct results *r, long rss_kib)
 {
 	fprintf(out, ",\n  \"%s\": {\"user_s\": %.3f, \"sys_s\": %.3f, \"us_per_msg\": %.3f, "
-		"\"cpu_pct\": %.3f, \"peak_rss_kib\": %ld}", key, t->user_s, t->sys_s,
+		"\"cpu_pct\": %.3f, \"peak_rss_kib\": %ld", key, t->user_s, t->sys_s,
 		per_msg_us(t, r->messages), cpu_pct(t, r), rss_kib);
 }
 
@@ -197,9 +205,14 @@ void report_json(FILE *out, const struct results *r)
 	if (o->mode == MODE_CPR)
 		json_hist(out, "connect_latency_us", &r->connect);
 	json_cpu(out, "loadgen_cpu", &r->self_cpu, r, r->self_peak_rss_kib);
-	if (r->have_server)
+	fputs("}", out);
+	if (r->have_server) {
 		json_cpu(out, "server_cpu", &r->server_cpu, r, r->server_peak_rss_kib);
-	else
+		if (r->server_peak_pss_kib >= 0)
+			fprintf(out, ", \"peak_pss_kib\": %ld}", r->server_peak_pss_kib);
+		else
+			fputs(", \"peak_pss_kib\": null}", out);
+	} else
 		fprintf(out, ",\n  \"server_cpu\": null");
 	fprintf(out, "\n}\n");
 }
@@ -210,7 +223,7 @@ static const char csv_header[] =
 	"errors,lat_min_us,lat_mean_us,lat_stdev_us,lat_p50_us,lat_p90_us,lat_p99_us,"
 	"lat_p999_us,lat_p9999_us,lat_max_us,uncorrected_p50_us,uncorrected_p99_us,"
 	"connect_p50_us,connect_p99_us,loadgen_cpu_us_per_msg,server_cpu_us_per_msg,"
-	"server_peak_rss_kib,requested_rate,kept_up,lost,loadgen_cpu_pct\n";
+	"server_peak_rss_kib,requested_rate,kept_up,lost,loadgen_cpu_pct,server_peak_pss_kib\n";
 
 void report_csv_header(FILE *out)
 {
@@ -250,7 +263,10 @@ void report_csv(FILE *out, const struct results *r)
 		fprintf(out, ",%g,%d", o->rate, kept_up(r));
 	else
 		fprintf(out, ",,");
-	fprintf(out, ",%llu,%.3f\n", (unsigned long long)r->lost, cpu_pct(&r->self_cpu, r));
+	fprintf(out, ",%llu,%.3f,", (unsigned long long)r->lost, cpu_pct(&r->self_cpu, r));
+	if (r->have_server && r->server_peak_pss_kib >= 0)
+		fprintf(out, "%ld", r->server_peak_pss_kib);
+	fprintf(out, "\n");
 }
 
 /* HdrHistogram's percentile layout: plot column 4 on a log x axis against

@@ -21,6 +21,7 @@ struct results {
 	bool have_server;
 	struct cpu_times server_cpu;
 	long server_peak_rss_kib;
+	long server_peak_pss_kib;       /* -1: unknown (no right to read smaps) */
 };
 
 void report_human(FILE *out, const struct results *r);

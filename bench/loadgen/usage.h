@@ -18,7 +18,12 @@ void self_cpu(struct cpu_times *t);
  * Successive calls for one server report running totals, so subtract two
  * of them; call from one thread. */
 bool tree_cpu(pid_t pid, struct cpu_times *t);
-/* Resident memory of the server and its live descendants, in KiB. */
-long tree_rss_kib(pid_t pid);
+/* Resident memory of the server and its live descendants, in KiB: RSS
+ * counts a page shared by several processes once for each, PSS shares it
+ * out among them.  pss_kib is -1 when it could not be read for all. */
+struct tree_memory {
+	long rss_kib, pss_kib;
+};
+void tree_memory(pid_t pid, struct tree_memory *m);
 
 #endif
