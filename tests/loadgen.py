@@ -274,9 +274,9 @@ class Run:
         return [l for l in self.err.splitlines() if l.strip()]
 
 
-def loadgen(*args, limit_fds=None, timeout=LOADGEN_TIMEOUT_S):
+def loadgen(*args, limit_fds=None, timeout=LOADGEN_TIMEOUT_S, preexec=None):
+    """Run bin/loadgen; preexec runs in the child before exec."""
     cmd = [LOADGEN] + [str(a) for a in args]
-    preexec = None
     if limit_fds:
         preexec = lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (limit_fds, limit_fds))
     start = time.monotonic()
@@ -785,6 +785,21 @@ def case_loadgen_cpu_pct():
     check(pct != "" and float(pct) > 0, "CSV loadgen_cpu_pct %r" % pct)
 
 
+def case_loadgen_own_rss():
+    """loadgen's peak RSS must be its own, not its parent's: getrusage's
+    ru_maxrss survives exec, so a harness written in Python would see the
+    interpreter's peak.  The child touches 200 MiB before it execs."""
+    def touch_200_mib():
+        global _ballast
+        _ballast = bytearray(200 << 20)     # zero-filled: every page touched
+    with TestServer(echo()) as srv:
+        run = loadgen("--requests", 100, "--json", srv.target, preexec=touch_200_mib)
+    expect_ok(run)
+    kib = run.json()["loadgen_cpu"]["peak_rss_kib"]
+    check(0 < kib < 100 * 1024, "loadgen's peak RSS %d KiB: the parent's 200 MiB before "
+          "exec is not loadgen's" % kib)
+
+
 def case_server_pss_fork():
     """A fork server's children share most of their pages: summed RSS
     counts them once per process, summed PSS divides them among the
@@ -863,6 +878,7 @@ CASES = {
     "server-pid": case_server_pid,
     "server-pid-fork": case_server_pid_fork,
     "loadgen-cpu-pct": case_loadgen_cpu_pct,
+    "loadgen-own-rss": case_loadgen_own_rss,
     "server-pss-fork": case_server_pss_fork,
     "backends": case_backends,
 }

@@ -14,7 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -218,11 +217,9 @@ static void cpu_delta(struct cpu_times *out, const struct cpu_times *start)
  * before any connection is closed, so teardown is not counted. */
 static void measure_end(struct monitor *m, struct results *r)
 {
-	struct rusage ru;
 	self_cpu(&r->self_cpu);
 	cpu_delta(&r->self_cpu, &m->self_start);
-	getrusage(RUSAGE_SELF, &ru);
-	r->self_peak_rss_kib = ru.ru_maxrss;
+	r->self_peak_rss_kib = self_peak_rss_kib();
 	if (m->have_server && tree_cpu(m->opt->server_pid, &r->server_cpu)) {
 		cpu_delta(&r->server_cpu, &m->server_start);
 		sample_memory(m);

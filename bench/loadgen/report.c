@@ -69,13 +69,22 @@ static void human_row(FILE *out, const char *name, const struct hist *h)
 			(unsigned long long)h->above_range, (double)HIST_MAX_NS / 1e9);
 }
 
+/* A memory figure; -1 is unknown. */
+static void human_mib(FILE *out, const char *label, long kib)
+{
+	if (kib >= 0)
+		fprintf(out, ", %s %.1f MiB", label, (double)kib / 1024);
+	else
+		fprintf(out, ", %s unknown", label);
+}
+
 /* Without the newline: the server's line goes on with its PSS. */
 static void human_cpu(FILE *out, const char *who, const struct cpu_times *t,
 		      const struct results *r, long rss_kib)
 {
-	fprintf(out, "  %-8s %7.2f s user + %7.2f s sys = %7.2f CPU-us/msg, %5.1f%% CPU, "
-		"peak RSS %.1f MiB", who, t->user_s, t->sys_s, per_msg_us(t, r->messages),
-		cpu_pct(t, r), (double)rss_kib / 1024);
+	fprintf(out, "  %-8s %7.2f s user + %7.2f s sys = %7.2f CPU-us/msg, %5.1f%% CPU",
+		who, t->user_s, t->sys_s, per_msg_us(t, r->messages), cpu_pct(t, r));
+	human_mib(out, "peak RSS", rss_kib);
 }
 
 /* With lost messages in them the percentiles are lower bounds: a lost
@@ -119,10 +128,8 @@ void report_human(FILE *out, const struct results *r)
 	fprintf(out, "\n");
 	if (r->have_server) {
 		human_cpu(out, "server", &r->server_cpu, r, r->server_peak_rss_kib);
-		if (r->server_peak_pss_kib >= 0)
-			fprintf(out, ", PSS %.1f MiB\n", (double)r->server_peak_pss_kib / 1024);
-		else
-			fprintf(out, ", PSS unknown\n");
+		human_mib(out, "PSS", r->server_peak_pss_kib);
+		fprintf(out, "\n");
 	}
 	if (r->errors)
 		fprintf(out, "error: %s\n", r->first_error);
@@ -163,13 +170,23 @@ static void json_hist(FILE *out, const char *key, const struct hist *h)
 		(unsigned long long)h->above_range);
 }
 
+/* A memory figure; -1 (unknown) is null. */
+static void json_kib(FILE *out, const char *key, long kib)
+{
+	if (kib >= 0)
+		fprintf(out, ", \"%s\": %ld", key, kib);
+	else
+		fprintf(out, ", \"%s\": null", key);
+}
+
 /* Leaves the object open: the server's goes on with its PSS. */
 static void json_cpu(FILE *out, const char *key, const struct cpu_times *t,
 		     const struct results *r, long rss_kib)
 {
 	fprintf(out, ",\n  \"%s\": {\"user_s\": %.3f, \"sys_s\": %.3f, \"us_per_msg\": %.3f, "
-		"\"cpu_pct\": %.3f, \"peak_rss_kib\": %ld", key, t->user_s, t->sys_s,
-		per_msg_us(t, r->messages), cpu_pct(t, r), rss_kib);
+		"\"cpu_pct\": %.3f", key, t->user_s, t->sys_s, per_msg_us(t, r->messages),
+		cpu_pct(t, r));
+	json_kib(out, "peak_rss_kib", rss_kib);
 }
 
 void report_json(FILE *out, const struct results *r)
@@ -208,10 +225,8 @@ void report_json(FILE *out, const struct results *r)
 	fputs("}", out);
 	if (r->have_server) {
 		json_cpu(out, "server_cpu", &r->server_cpu, r, r->server_peak_rss_kib);
-		if (r->server_peak_pss_kib >= 0)
-			fprintf(out, ", \"peak_pss_kib\": %ld}", r->server_peak_pss_kib);
-		else
-			fputs(", \"peak_pss_kib\": null}", out);
+		json_kib(out, "peak_pss_kib", r->server_peak_pss_kib);
+		fputs("}", out);
 	} else
 		fprintf(out, ",\n  \"server_cpu\": null");
 	fprintf(out, "\n}\n");

@@ -9,7 +9,9 @@
  * 4.14) divides each page among the processes that share it, so the sum
  * over the tree is what the tree really occupies.  PSS needs the right to
  * read the process's memory maps; without it the figure is unknown, never
- * a guess.
+ * a guess.  The load generator's own peak is VmHWM of /proc/self/status,
+ * not getrusage's ru_maxrss: that survives exec, so loadgen started by a
+ * Python harness would report the interpreter's peak.
  *
  * CPU: the server's CPU time is the sum over its process tree, because a
  * fork-per-connection server does its work in children:
@@ -74,6 +76,20 @@ void self_cpu(struct cpu_times *t)
 	getrusage(RUSAGE_SELF, &ru);
 	t->user_s = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6;
 	t->sys_s = (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+long self_peak_rss_kib(void)
+{
+	char line[256];
+	long kib = -1;
+	FILE *f = fopen("/proc/self/status", "r");
+	if (!f)
+		return -1;
+	while (kib < 0 && fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmHWM: %ld kB", &kib) != 1)
+			kib = -1;
+	fclose(f);
+	return kib;
 }
 
 static bool push(struct pid_list *list, pid_t pid)

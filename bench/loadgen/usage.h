@@ -12,6 +12,8 @@ struct cpu_times {
 
 /* This process, all threads. */
 void self_cpu(struct cpu_times *t);
+/* This process's peak resident memory since exec, in KiB; -1 if unknown. */
+long self_peak_rss_kib(void);
 /* The server process, its threads, its live descendants and the children
  * it has reaped; false if it is gone.  Exact in total (to a tick per
  * process that reaps), split into user and system by the tick counts.
