@@ -13,6 +13,7 @@ check counts, bytes, exit status, error lines, and that measured latencies
 bracket delays that the test server itself inserts.
 """
 import argparse
+import csv
 import json
 import math
 import os
@@ -27,6 +28,9 @@ import threading
 import time
 
 LOADGEN_TIMEOUT_S = 60      # a case whose loadgen runs longer than this hung
+# CSV columns added after the first version: appended, in this order, so
+# that scripts reading the first 28 columns by position still work.
+CSV_ADDED = ["requested_rate", "kept_up", "lost", "loadgen_cpu_pct", "server_peak_pss_kib"]
 BACKENDS = ["blocking", "spin", "select", "poll", "epoll", "threads", "fork"]
 
 
@@ -311,9 +315,17 @@ def close_enough(got, want, rel=0.01, abs_us=0.001):
     return abs(got - want) <= max(rel * abs(want), abs_us)
 
 
+def each_format(target, *args):
+    """The same run as --json, as --csv --csv-header and as the summary;
+    each must succeed.  Returns the three Runs in that order."""
+    runs = [loadgen(*args, *fmt, target) for fmt in (["--json"], ["--csv", "--csv-header"], [])]
+    for run in runs:
+        expect_ok(run)
+    return runs
+
+
 def csv_row(run):
     """The --csv --csv-header output as a dict of column -> text."""
-    import csv
     header, row = list(csv.reader(run.out.splitlines()))
     return dict(zip(header, row))
 
@@ -535,9 +547,10 @@ def case_output_formats():
         expect_ok(run)
         lines = run.out.splitlines()
         check(len(lines) == 2, "wanted header + row, got %d lines" % len(lines))
-        import csv
         header, row = list(csv.reader(lines))
         check(len(header) == len(row), "header %d columns, row %d" % (len(header), len(row)))
+        check(header[27] == "server_peak_rss_kib" and header[28:] == CSV_ADDED,
+              "the added CSV columns must follow the first 28, in order: %s" % header[27:])
         check(dict(zip(header, row))["messages"] == "300", "messages column")
         alone = loadgen("--csv-header")
         expect_ok(alone)
@@ -609,13 +622,9 @@ def case_achieved_rate():
     """Open loop: msg/s is the rate achieved (messages over the time to the
     last reply), not the requested rate; a run that did not keep up says
     so.  One connection to a server that delays 5 ms: at most 200 msg/s."""
-    args = ["--rate", 400, "--conns", 1, "--duration", 0.25, "--warmup", 0]
     with TestServer(echo(0.005)) as srv:
-        run = loadgen(*args, "--json", srv.target)
-        csv_run = loadgen(*args, "--csv", "--csv-header", srv.target)
-        human = loadgen(*args, srv.target)
-    for r in (run, csv_run, human):
-        expect_ok(r)
+        run, csv_run, human = each_format(srv.target, "--rate", 400, "--conns", 1,
+                                          "--duration", 0.25, "--warmup", 0)
     got = run.json()
     check(got.get("requested_rate") == 400, "requested_rate %r" % got.get("requested_rate"))
     check(got["msgs_per_s"] < 0.95 * 400, "msgs_per_s %.1f: the server can answer only "
@@ -770,10 +779,7 @@ def case_loadgen_cpu_pct():
     """loadgen's own CPU as a share of the measured wall time, so that a
     client-bound run can be told from a server-bound one."""
     with TestServer(echo()) as srv:
-        run = loadgen("--requests", 2000, "--json", srv.target)
-        csv_run = loadgen("--requests", 2000, "--csv", "--csv-header", srv.target)
-    expect_ok(run)
-    expect_ok(csv_run)
+        run, csv_run, human = each_format(srv.target, "--requests", 2000)
     got = run.json()
     cpu = got["loadgen_cpu"]
     check("cpu_pct" in cpu, "no loadgen_cpu.cpu_pct")
@@ -783,6 +789,7 @@ def case_loadgen_cpu_pct():
           "cpu_pct %.3f, but (user + sys) / measured_s is %.3f %%" % (cpu["cpu_pct"], want))
     pct = csv_row(csv_run).get("loadgen_cpu_pct", "")
     check(pct != "" and float(pct) > 0, "CSV loadgen_cpu_pct %r" % pct)
+    check("% CPU" in human.out, "the summary does not show loadgen's CPU %")
 
 
 def case_loadgen_own_rss():
@@ -807,12 +814,8 @@ def case_server_pss_fork():
     path = os.path.join(BINDIR, "echo-fork")
     check(os.path.exists(path), "%s is not built" % path)
     with BinServer(path) as srv:
-        args = ["--conns", 20, "--duration", 0.5, "--warmup", 0.1, "--server-pid", srv.pid]
-        run = loadgen(*args, "--json", srv.target)
-        csv_run = loadgen(*args, "--csv", "--csv-header", srv.target)
-        human = loadgen(*args, srv.target)
-    for r in (run, csv_run, human):
-        expect_ok(r)
+        run, csv_run, human = each_format(srv.target, "--conns", 20, "--duration", 0.5,
+                                          "--warmup", 0.1, "--server-pid", srv.pid)
     cpu = run.json()["server_cpu"]
     rss, pss = cpu["peak_rss_kib"], cpu.get("peak_pss_kib")
     check(pss is not None and 0 < pss < rss / 2, "server peak PSS %r KiB, RSS %d KiB: "

@@ -145,7 +145,8 @@ static void show_progress(struct monitor *m, const struct schedule *s, uint64_t 
 		hist_percentile(m->merged, 99) / 1000);
 }
 
-/* A peak PSS missing a sample might miss the peak: unknown, then. */
+/* A peak PSS missing a sample might miss the peak: unknown, then.  A
+ * failed RSS sample (-1) just does not raise the peak. */
 static void sample_memory(struct monitor *m)
 {
 	struct tree_memory now;
@@ -231,8 +232,9 @@ static void measure_end(struct monitor *m, struct results *r)
 
 /* The measured interval: from its start to the last reply (or lost
  * message, see record_lost()), whatever ended it (--duration, --requests,
- * Ctrl-C), so that msg/s is the rate really achieved.  Not the configured duration: in open loop that would make
- * msg/s the requested rate by construction, however slow the server. */
+ * Ctrl-C), so that msg/s is the rate really achieved.  Not the configured
+ * duration: in open loop that would make msg/s the requested rate by
+ * construction, however slow the server. */
 static double measured_seconds(const struct worker *workers, unsigned nthreads,
 			       const struct schedule *s)
 {

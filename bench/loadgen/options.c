@@ -77,13 +77,14 @@ static const char usage_text[] =
 "\n"
 "Times in the output are microseconds (us) of round trip; CPU cost is\n"
 "CPU-microseconds per message, and CPU % is user + sys over the measured\n"
-"time (near 100 per loadgen thread: loadgen set the pace).  msg/s is the rate achieved: measured\n"
-"messages over the time from the end of warmup to the last reply.  With\n"
-"--rate the requested rate is shown beside it, and a warning if it is below\n"
-"95% of it.  A lost message (no reply: its connection failed) is counted\n"
-"and recorded with the time it had waited, so with any lost the latencies\n"
-"are lower bounds.  Exit status: 0 all replies correct, 1 an error (wrong or\n"
-"missing bytes, lost connection, limit hit), 2 bad usage.\n";
+"time (near 100 per loadgen thread: loadgen set the pace).  msg/s is the\n"
+"rate achieved: measured messages over the time from the end of warmup to\n"
+"the last reply.  With --rate the requested rate is shown beside it, and a\n"
+"warning if it is below 95% of it.  A lost message (no reply: its\n"
+"connection failed) is counted and recorded with the time it had waited, so\n"
+"with any lost the latencies are lower bounds.  Exit status: 0 all replies\n"
+"correct, 1 an error (wrong or missing bytes, lost connection, limit hit),\n"
+"2 bad usage.\n";
 
 enum { OPT_CPR = 256, OPT_IDLE, OPT_CONNECT_TIMEOUT, OPT_TIMEOUT,
        OPT_SERVER_PID, OPT_JSON, OPT_CSV, OPT_CSV_HEADER, OPT_HISTOGRAM,

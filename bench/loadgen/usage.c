@@ -337,13 +337,14 @@ static long proc_pss_kib(pid_t pid)
 void tree_memory(pid_t pid, struct tree_memory *m)
 {
 	struct pid_list tree = { 0 };
-	*m = (struct tree_memory){ .rss_kib = 0, .pss_kib = 0 };
-	if (!list_tree(pid, &tree))
-		m->pss_kib = -1;        /* out of memory: a part of the tree at most */
-	for (size_t i = 0; i < tree.n; i++) {
-		long pss = proc_pss_kib(tree.pids[i]);
-		m->rss_kib += proc_rss_kib(tree.pids[i]);
-		m->pss_kib = pss < 0 || m->pss_kib < 0 ? -1 : m->pss_kib + pss;
+	*m = (struct tree_memory){ .rss_kib = -1, .pss_kib = -1 };
+	if (list_tree(pid, &tree)) {
+		m->rss_kib = m->pss_kib = 0;
+		for (size_t i = 0; i < tree.n; i++) {
+			long pss = proc_pss_kib(tree.pids[i]);
+			m->rss_kib += proc_rss_kib(tree.pids[i]);
+			m->pss_kib = pss < 0 || m->pss_kib < 0 ? -1 : m->pss_kib + pss;
+		}
 	}
 	free(tree.pids);
 }

@@ -22,7 +22,8 @@ long self_peak_rss_kib(void);
 bool tree_cpu(pid_t pid, struct cpu_times *t);
 /* Resident memory of the server and its live descendants, in KiB: RSS
  * counts a page shared by several processes once for each, PSS shares it
- * out among them.  pss_kib is -1 when it could not be read for all. */
+ * out among them.  pss_kib is -1 when it could not be read for all, both
+ * are -1 if the tree could not be listed (out of memory). */
 struct tree_memory {
 	long rss_kib, pss_kib;
 };
