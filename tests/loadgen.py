@@ -685,6 +685,16 @@ def case_lost_in_tail():
         # The interval runs to the last loss, not the last reply (~1 ms in).
         check(got["measured_s"] >= timeout_s, "%s: measured %.3f s, less than the timeout "
               "that ended it" % (mode[0], got["measured_s"]))
+    # A message sent in warmup and lost after it counts (blocking's unserved
+    # clients send their one message at the start): a server that never
+    # answers a connection, with a warmup shorter than the timeout.
+    with TestServer(echo(), accept=False) as srv:
+        run = loadgen("--conns", 1, "--duration", 0.2, "--warmup", 0.1, "--timeout",
+                      timeout_s, "--json", srv.target)
+    got = run.json()
+    check(got.get("lost") == 1 and got["latency_us"]["max"] >= timeout_s * 1e6,
+          "a message sent in warmup, never answered: lost %r, max %r us"
+          % (got.get("lost"), got["latency_us"]["max"]))
     with TestServer(faulty("truncate")) as srv:
         human = loadgen("--duration", 1, "--warmup", 0, "--timeout", timeout_s, srv.target)
     check("lower bound" in human.out and " lost" in human.out,

@@ -37,7 +37,10 @@ void record_lost(struct worker *w, uint64_t intended_ns, uint64_t sent_ns, uint6
 }
 
 /* The connection is unusable: record why, count what it had in flight as
- * lost, and close it. */
+ * lost, and close it.  A message sent during warmup but lost after it is
+ * lost in the measured interval all the same: a client the server never
+ * serves sends its only message at the start, and that loss is the run's
+ * worst latency, not something to leave out. */
 void conn_fail(struct worker *w, struct conn *c, const char *fmt, ...)
 {
 	char reason[ERROR_BYTES];
@@ -49,7 +52,7 @@ void conn_fail(struct worker *w, struct conn *c, const char *fmt, ...)
 	uint64_t now = now_ns();
 	for (unsigned i = 0; i < c->ring_count; i++) {
 		const struct inflight *m = &c->ring[(c->ring_head + i) % w->opt->pipeline];
-		if (m->measured)
+		if (m->measured || now >= w->sched->warm_end)
 			record_lost(w, m->intended_ns, m->sent_ns, now);
 	}
 	w->inflight -= c->ring_count;
