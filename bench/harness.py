@@ -3,15 +3,20 @@
 directory, then draw the charts and write summary.md (bench/report).
 
 Settings come from the environment (the Makefile passes its variables):
-  BACKENDS  comma- or space-separated backends (default: all seven)
+  BACKENDS  comma- or space-separated backends (default: every one the
+            Makefile builds, `make print-backends`)
   SUITES    suites to run (default: concurrency msgsize idle connect cpu syscalls)
-  DURATION  measured seconds per run (quick 1, full 5)
+  DURATION  measured seconds per run (quick 0.25, full 5)
   REPEAT    runs per point, at least 3 (quick 3, full 5)
+  SERVER_CPUS, LOADGEN_CPUS
+            the CPUs of the server and of the load generator, as taskset
+            lists (default: one each, 0 and 1)
   FULL=1    the long version: more points, longer runs (make bench-full)
   RESULTS   where results go (default: results/)
 """
 
 import datetime
+import glob
 import os
 import platform
 import re
@@ -24,6 +29,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import muxbench  # noqa: E402
 
 ALL_SUITES = ["concurrency", "msgsize", "idle", "connect", "cpu", "syscalls"]
+IDLE_QUICK = ("select", "poll", "epoll")
+IDLE_FULL = IDLE_QUICK + ("spin", "epoll-et", "reactors", "uring")
 
 
 def words(text):
@@ -36,8 +43,8 @@ def settings():
         "full": full,
         "backends": words(os.environ.get("BACKENDS")) or muxbench.BACKENDS,
         "suites": words(os.environ.get("SUITES")) or ALL_SUITES,
-        "duration": float(os.environ.get("DURATION") or (5 if full else 1)),
-        "warmup": 1.0 if full else 0.25,
+        "duration": float(os.environ.get("DURATION") or (5 if full else 0.25)),
+        "warmup": 1.0 if full else 0.1,
         "repeat": int(os.environ.get("REPEAT") or (5 if full else 3)),
         "results": os.environ.get("RESULTS") or os.path.join(muxbench.ROOT, "results"),
     }
@@ -69,6 +76,37 @@ def cpu_model():
     return platform.processor() or "?"
 
 
+def cpu_jiffies():
+    """(steal, total) jiffies of all CPUs since boot, from /proc/stat."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    # user nice system idle iowait irq softirq steal (guest time is in user)
+    return fields[7] if len(fields) > 7 else 0, sum(fields[:8])
+
+
+def machine_state(when, since=None):
+    """What can change under a run and skew it: the CPU frequency governor,
+    the load average, and the time the hypervisor gave other guests
+    (steal).  since: the cpu_jiffies() of the start, for the steal during
+    the run."""
+    governors = sorted({open(p).read().strip() for p in
+                        glob.glob("/sys/devices/system/cpu/cpu*/cpufreq/scaling_governor")})
+    steal, total = cpu_jiffies()
+    if since:
+        steal_text = "%.2f%% of all CPU time during the run" % (
+            100.0 * (steal - since[0]) / max(1, total - since[1]))
+    else:
+        steal_text = "%.2f%% of all CPU time since boot" % (100.0 * steal / max(1, total))
+    with open("/proc/loadavg") as f:
+        load = " ".join(f.read().split()[:3])
+    return [
+        ("cpu governor at " + when, ", ".join(governors) or "none (no cpufreq: fixed "
+         "frequency, or a VM that does not show it)"),
+        ("load average at " + when, load),
+        ("steal at " + when, steal_text),
+    ]
+
+
 def write_env(path, s, started):
     server_cpu, loadgen_cpu = muxbench.pin_plan()
     cc = command_output("make -s -C %s print-cc" % muxbench.ROOT)
@@ -86,13 +124,14 @@ def write_env(path, s, started):
         ("ulimit -n", command_output("ulimit -n")),
         ("somaxconn", command_output("cat /proc/sys/net/core/somaxconn")),
         ("ephemeral ports", command_output("cat /proc/sys/net/ipv4/ip_local_port_range")),
-        ("pinning", "server on CPU %d, loadgen on CPU %d (taskset)" % (server_cpu, loadgen_cpu)),
+        ("pinning", "server on CPU %s, loadgen on CPU %s (taskset; SERVER_CPUS, "
+         "LOADGEN_CPUS)" % (server_cpu, loadgen_cpu)),
         ("settings", "backends=%s suites=%s duration=%gs warmup=%gs repeat=%d full=%s" % (
             ",".join(s["backends"]), ",".join(s["suites"]), s["duration"], s["warmup"],
             s["repeat"], s["full"])),
         ("gnuplot", command_output("gnuplot --version")),
         ("hyperfine", command_output("hyperfine --version")),
-    ]
+    ] + machine_state("start")
     with open(path, "w") as f:
         for key, value in env:
             f.write("%s: %s\n" % (key, value))
@@ -113,6 +152,8 @@ def main():
         " ".join(s["backends"]), os.path.relpath(out)))
 
     here = os.path.dirname(os.path.abspath(__file__))
+    jiffies = cpu_jiffies()
+    took = []
     for suite in s["suites"]:
         t0 = time.monotonic()
         print("bench: suite %s" % suite, flush=True)
@@ -120,13 +161,21 @@ def main():
                "--duration", str(s["duration"]), "--warmup", str(s["warmup"]),
                "--repeat", str(s["repeat"])]
         backends = s["backends"]
-        if suite == "idle":  # the C10K comparison is between the readiness APIs
-            backends = [b for b in backends if b in ("select", "poll", "epoll")] or backends
+        if suite == "idle":
+            # The C10K comparison is between the readiness APIs; the full run
+            # adds the other event loops (10,000 threads or processes would
+            # measure the machine, not the I/O model).
+            wanted = IDLE_FULL if s["full"] else IDLE_QUICK
+            backends = [b for b in backends if b in wanted] or backends
         cmd += ["--backends", ",".join(backends)] + (["--full"] if s["full"] else [])
         result = subprocess.run(cmd)
         if result.returncode != 0:
             sys.exit("bench: suite %s failed (exit %d)" % (suite, result.returncode))
-        print("bench: suite %s took %.0f s" % (suite, time.monotonic() - t0), flush=True)
+        took.append("%s %.0f s" % (suite, time.monotonic() - t0))
+        print("bench: suite %s took %s" % (suite, took[-1].split()[1] + " s"), flush=True)
+    with open(os.path.join(out, "env.txt"), "a") as f:
+        for key, value in machine_state("end", since=jiffies) + [("suite times", ", ".join(took))]:
+            f.write("%s: %s\n" % (key, value))
 
     latest = os.path.join(s["results"], "latest")
     if os.path.islink(latest) or not os.path.exists(latest):

@@ -19,10 +19,30 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(ROOT, "bin")
-BACKENDS = ["blocking", "spin", "select", "poll", "epoll", "threads", "fork"]
+# The order backends are run and shown in: the classic designs first, from
+# the simplest, then each one's variants.  A backend not named here (a new
+# file in backends/) comes last; the list of backends itself is the
+# Makefile's, which is every backends/*.c.
+TEACHING_ORDER = ["blocking", "spin", "select", "poll", "epoll", "epoll-et", "reactors",
+                  "uring", "threads", "pool", "fork", "prefork"]
 FIXED_PORT = 7007  # the port shown in commands meant for copying
 READY_TIMEOUT_S = 5
 STOP_TIMEOUT_S = 5
+
+
+def makefile_backends():
+    """Every backend, as `make print-backends` lists them, in TEACHING_ORDER."""
+    out = subprocess.run(["make", "-s", "--no-print-directory", "-C", ROOT, "print-backends"],
+                         capture_output=True, text=True, check=True).stdout.split()
+    known = [b for b in TEACHING_ORDER if b in out]
+    return known + sorted(set(out) - set(known))
+
+
+BACKENDS = makefile_backends()
+# A run whose load generator used this much of its CPU measured the client
+# as much as the server: on loopback each side pays the TCP path of one
+# direction, so a client cannot be much cheaper than an efficient server.
+CLIENT_BOUND_PCT = 90
 
 
 def cpus():
@@ -30,12 +50,33 @@ def cpus():
     return sorted(os.sched_getaffinity(0))
 
 
+def cpu_set(text):
+    """{0, 1, 2, 3, 5} from taskset's list syntax, "0-3,5"."""
+    out = set()
+    for part in text.split(","):
+        first, _, last = part.partition("-")
+        out.update(range(int(first), int(last or first) + 1))
+    return out
+
+
 def pin_plan():
-    """(server cpu, loadgen cpu): different CPUs when there are two."""
+    """(server CPUs, loadgen CPUs) as taskset lists: SERVER_CPUS and
+    LOADGEN_CPUS from the environment (make bench SERVER_CPUS=0-5
+    LOADGEN_CPUS=6-7 on a bigger machine, so that reactors, pool and the
+    rest can use more than one CPU), else one CPU each, different ones
+    when there are two."""
     mine = cpus()
-    if len(mine) < 2:
-        return mine[0], mine[0]
-    return mine[0], mine[1]
+    server = os.environ.get("SERVER_CPUS") or str(mine[0])
+    loadgen = os.environ.get("LOADGEN_CPUS") or str(mine[1] if len(mine) > 1 else mine[0])
+    for name, text in (("SERVER_CPUS", server), ("LOADGEN_CPUS", loadgen)):
+        try:
+            wanted = cpu_set(text)
+        except ValueError:
+            raise SystemExit("bench: %s=%s: not a CPU list such as 0 or 0-3,6" % (name, text))
+        if not wanted <= set(mine):
+            raise SystemExit("bench: %s=%s: this process may use CPUs %s only"
+                             % (name, text, ",".join(map(str, mine))))
+    return server, loadgen
 
 
 def server_path(name):
@@ -56,14 +97,14 @@ class Server:
         cmd += [str(a) for a in args]
         self.command = " ".join([os.path.relpath(cmd[0], ROOT)] + cmd[1:])
         if cpu is not None:
-            self.command = "taskset -c %d %s" % (cpu, self.command)
+            self.command = "taskset -c %s %s" % (cpu, self.command)
         if nofile:
             nofile = min(nofile, resource.getrlimit(resource.RLIMIT_NOFILE)[1])
             self.command = "ulimit -n %d; %s" % (nofile, self.command)
 
         def setup():
             if cpu is not None:
-                os.sched_setaffinity(0, {cpu})
+                os.sched_setaffinity(0, cpu_set(str(cpu)))
             if nofile:
                 resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
 
@@ -76,6 +117,7 @@ class Server:
         self.port = int(line.rsplit(":", 1)[1])
         self.pid = self.proc.pid
         self.summary = None
+        self.problem = None
 
     def _ready_line(self):
         ready, _, _ = select.select([self.proc.stdout], [], [], READY_TIMEOUT_S)
@@ -89,14 +131,30 @@ class Server:
         return line.strip()
 
     def stop(self):
-        """SIGTERM, wait; returns the summary line."""
-        if self.proc.poll() is None:
+        """SIGTERM, wait; returns the summary line.  Afterwards self.problem
+        says what went wrong, if anything: the server exited before it was
+        asked to, did not exit 0 on SIGTERM (a crash, a sanitizer report),
+        or did not stop at all."""
+        if self.summary is not None:
+            return self.summary
+        early = self.proc.poll()
+        if early is None:
             self.proc.send_signal(signal.SIGTERM)
         try:
             out, _ = self.proc.communicate(timeout=STOP_TIMEOUT_S)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             out, _ = self.proc.communicate()
+            self.problem = "did not stop within %d s of SIGTERM" % STOP_TIMEOUT_S
+        if early is not None:
+            self.problem = "exited during the run (%s)" % exit_text(early)
+        elif self.proc.returncode != 0 and not self.problem:
+            self.problem = "ended with %s on SIGTERM" % exit_text(self.proc.returncode)
+        if self.problem:
+            self.stderr.seek(0)
+            said = self.stderr.read().strip().splitlines()
+            self.problem = "server %s %s" % (self.name, self.problem) + (
+                ": " + said[-1] if said else "")
         lines = out.strip().splitlines()
         self.summary = lines[-1] if lines else ""
         return self.summary
@@ -108,6 +166,16 @@ class Server:
         self.stop()
 
 
+def exit_text(status):
+    """A Popen returncode in words."""
+    if status < 0:
+        try:
+            return "signal %s" % signal.Signals(-status).name
+        except ValueError:
+            return "signal %d" % -status
+    return "exit status %d" % status
+
+
 def loadgen_command(port, args, cpu=None, server_pid=None):
     """The bin/loadgen command line for one run, as a list."""
     cmd = []
@@ -116,7 +184,13 @@ def loadgen_command(port, args, cpu=None, server_pid=None):
     cmd += [os.path.join(BIN, "loadgen"), "127.0.0.1:%d" % port, "--json"]
     if server_pid:
         cmd += ["--server-pid", str(server_pid)]
-    return cmd + [str(a) for a in args]
+    args = [str(a) for a in args]
+    # one loadgen thread per CPU it was given, as far as the connections go
+    threads = min(len(cpu_set(str(cpu))) if cpu is not None else 1,
+                  int(args[args.index("--conns") + 1]) if "--conns" in args else 1)
+    if threads > 1 and "--threads" not in args:
+        args += ["--threads", str(threads)]
+    return cmd + args
 
 
 def run_loadgen(port, args, cpu=None, server_pid=None, timeout=None):
@@ -130,8 +204,10 @@ def run_loadgen(port, args, cpu=None, server_pid=None, timeout=None):
         result = json.loads(proc.stdout)
     except ValueError:
         result = {}
-    if proc.returncode != 0:
-        result["error"] = (proc.stderr.strip().splitlines() or ["exit %d" % proc.returncode])[-1]
+    if proc.returncode != 0 and not result.get("error"):
+        said = [line for line in proc.stderr.strip().splitlines()
+                if not line.startswith("loadgen: warning:")]
+        result["error"] = said[-1] if said else "loadgen: exit %d" % proc.returncode
     shown = [os.path.relpath(c, ROOT) if c.startswith(ROOT) else c
              for c in cmd if c != "--json"]
     return result, " ".join(shown)
@@ -148,7 +224,19 @@ def median_ratio(pairs):
 
 LOADGEN_COLUMNS = ["msgs_per_s", "mb_per_s", "p50_us", "p99_us",
                    "server_cpu_us_per_msg", "loadgen_cpu_us_per_msg",
-                   "server_rss_kib", "errors", "error"]
+                   "server_rss_kib", "errors", "error", "lost", "requested_rate",
+                   "kept_up", "loadgen_cpu_pct", "client_bound", "server_pss_kib"]
+# What blocking's runs at more than one connection must end in, by design:
+# the clients it never accepts time out (loadgen's reply-timeout error).
+# Any other error of blocking is a real failure.
+BLOCKING_EXPECTED_ERROR = "no reply on connection"
+
+
+def expected_error(backend, error):
+    """True for the one error a backend makes by design (see above)."""
+    if error.startswith("loadgen: "):
+        error = error[len("loadgen: "):]
+    return backend == "blocking" and error.startswith(BLOCKING_EXPECTED_ERROR)
 
 
 def suite_arguments(description, default_backends=None):
@@ -167,12 +255,30 @@ def suite_arguments(description, default_backends=None):
     return args
 
 
-def reply_timeout(backend):
+def reply_timeout(backend, duration=1.0):
     """loadgen --timeout: a connection with no reply for this long is an
     error.  Generous (a fork server starting 1000 children on one CPU is slow
     to answer the last ones), but short for blocking, which by design never
-    answers its second client: each of its runs would last that long."""
-    return 1 if backend == "blocking" else 5
+    answers its second client: each of its runs lasts that long."""
+    return max(0.5, duration) if backend == "blocking" else 5
+
+
+# prefork and pool serve each client with one worker for as long as it
+# stays, from a fixed set (UNP ch. 30's pre-forked and pre-threaded
+# servers).  The harness gives them as many workers as the run has
+# connections, as UNP does: with fewer, the clients beyond them are not
+# served at all, and the run measures nothing but that.
+FIXED_WORKERS = ("pool", "prefork")
+
+
+def workers_for(backend, loadgen_args):
+    """The server arguments that give a FIXED_WORKERS backend a worker per
+    connection of this run (loadgen's --conns)."""
+    if backend not in FIXED_WORKERS:
+        return []
+    args = [str(a) for a in loadgen_args]
+    conns = int(args[args.index("--conns") + 1]) if "--conns" in args else 1
+    return ["--workers", conns]
 
 
 def rotations(backends, repeat):
@@ -202,12 +308,28 @@ class Csv:
         self.file.close()
 
 
+def loadgen_cpu_pct(result):
+    """loadgen's CPU time over the measured wall time, x100."""
+    lg = result.get("loadgen_cpu") or {}
+    if lg.get("cpu_pct") is not None:
+        return lg["cpu_pct"]
+    seconds = result.get("measured_s")
+    if not seconds or lg.get("user_s") is None:
+        return None
+    return 100.0 * (lg["user_s"] + lg["sys_s"]) / seconds
+
+
 def flatten(result, size):
     """The figures of one loadgen JSON result, under LOADGEN_COLUMNS."""
     lat = result.get("latency_us") or {}
     server = result.get("server_cpu") or {}
     lg = result.get("loadgen_cpu") or {}
     rate = result.get("msgs_per_s")  # none if loadgen printed no result
+    pct = loadgen_cpu_pct(result)
+    kept_up = result.get("kept_up")
+
+    def blank(v):
+        return "" if v is None else v
     return {
         "msgs_per_s": "" if rate is None else "%.1f" % rate,
         "mb_per_s": "" if rate is None else "%.3f" % (rate * size / 1e6),
@@ -218,6 +340,12 @@ def flatten(result, size):
         "server_rss_kib": server.get("peak_rss_kib", ""),
         "errors": result.get("errors", ""),
         "error": result.get("error") or "",
+        "lost": blank(result.get("lost")),
+        "requested_rate": blank(result.get("requested_rate")),
+        "kept_up": "" if kept_up is None else int(kept_up),
+        "loadgen_cpu_pct": "" if pct is None else "%.1f" % pct,
+        "client_bound": "" if pct is None else int(pct >= CLIENT_BOUND_PCT),
+        "server_pss_kib": blank(server.get("peak_pss_kib")),
     }
 
 
@@ -236,10 +364,13 @@ def measure(backend, loadgen_args, size=64, server_args=(), nofile=None,
     Returns the row (LOADGEN_COLUMNS plus "command"), and loadgen's whole
     result too if with_result."""
     server_cpu, loadgen_cpu = pin_plan()
+    server_args = list(server_args) + workers_for(backend, loadgen_args)
     with Server(backend, cpu=server_cpu, args=server_args, nofile=nofile) as srv:
         result, cmd = run_loadgen(srv.port, list(loadgen_args) + ["--size", size],
                                   cpu=loadgen_cpu, server_pid=srv.pid, timeout=timeout)
     row = flatten(result, size)
+    if srv.problem:  # a crashed server fails the run, whatever loadgen saw
+        row["error"] = srv.problem + ("; " + row["error"] if row["error"] else "")
     row["command"] = reproducible(srv, cmd)
     return (row, result) if with_result else row
 

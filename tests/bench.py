@@ -24,19 +24,26 @@ import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BACKENDS = ["blocking", "epoll"]
+LOADGEN_COLUMNS = ["msgs_per_s", "p50_us", "p99_us", "server_cpu_us_per_msg", "errors",
+                   "error", "lost", "loadgen_cpu_pct", "client_bound", "server_rss_kib",
+                   "server_pss_kib"]
 SUITE_COLUMNS = {
-    "concurrency": ["suite", "backend", "repeat", "conns", "msgs_per_s", "p50_us", "p99_us",
-                    "server_cpu_us_per_msg", "errors", "error", "command"],
-    "msgsize": ["backend", "size", "msgs_per_s", "mb_per_s", "command"],
-    "idle": ["backend", "idle", "msgs_per_s", "server_cpu_us_per_msg", "command"],
-    "connect": ["backend", "conns_per_s", "connect_p50_us", "server_cpu_us_per_conn", "command"],
-    "cpu": ["backend", "load", "server_cpu_us_per_msg", "idle_cpu_percent", "command"],
+    "concurrency": ["suite", "backend", "repeat", "conns", "command"] + LOADGEN_COLUMNS,
+    "msgsize": ["backend", "size", "mb_per_s", "command"] + LOADGEN_COLUMNS,
+    "idle": ["backend", "idle", "command"] + LOADGEN_COLUMNS,
+    "connect": ["backend", "conns_per_s", "connect_p50_us", "server_cpu_us_per_conn",
+                "command"] + LOADGEN_COLUMNS,
+    "cpu": ["backend", "load", "idle_cpu_percent", "requested_rate", "kept_up",
+            "command"] + LOADGEN_COLUMNS,
     "syscalls": ["backend", "conns", "syscall", "calls", "per_msg", "command"],
 }
-CHARTS = ["concurrency-throughput", "concurrency-latency", "msgsize-throughput",
-          "idle-throughput", "idle-cpu", "connect-rate", "cpu-per-message", "cpu-idle"]
+CHARTS = ["concurrency-throughput", "concurrency-cpu", "concurrency-p50", "concurrency-p99",
+          "concurrency-memory", "msgsize-throughput", "idle-throughput", "idle-cpu",
+          "connect-rate", "cpu-per-message", "cpu-idle"]
 ENV_KEYS = ["date", "kernel", "cpu model", "cpus", "compiler", "build", "git revision",
-            "ulimit -n", "pinning", "settings"]
+            "ulimit -n", "pinning", "settings", "cpu governor at start", "load average at start",
+            "steal at start", "cpu governor at end", "load average at end", "steal at end",
+            "suite times"]
 
 
 class Failed(Exception):
@@ -93,6 +100,11 @@ def smoke(tmp):
             check("no reply" in r["error"] and served > 0,
                   "blocking at %s conns should serve one client and report the rest, got %r"
                   % (r["conns"], r["error"]))
+            # the unserved clients' messages are lost, and in the tail: at
+            # least the reply timeout (0.5 s), not the served one's latency
+            check(int(r["lost"] or 0) > 0 and float(r["p99_us"] or 0) >= 400000,
+                  "blocking at %s conns: lost %r, p99 %r us: the lost messages are "
+                  "missing from the tail" % (r["conns"], r["lost"], r["p99_us"]))
 
     for name in CHARTS:
         for ext, magic in (("png", b"\x89PNG"), ("svg", b"<svg")):
@@ -126,7 +138,95 @@ def missing_gnuplot(tmp):
     check(not os.path.exists(os.path.join(tmp, "r")), "results were written anyway")
 
 
-CASES = {"missing-gnuplot": missing_gnuplot, "smoke": smoke}
+# A server that prints the ready line, echoes, and then misbehaves as told.
+FAKE_SERVER = r"""#!/usr/bin/env python3
+import os, signal, socket, sys, threading
+how = sys.argv[-1]  # after the harness's --port 0 --quiet
+lsock = socket.socket()
+lsock.bind(("127.0.0.1", 0))
+lsock.listen(16)
+print("echo-fake listening on 127.0.0.1:%d" % lsock.getsockname()[1], flush=True)
+signal.signal(signal.SIGTERM, lambda *a: os._exit(3 if how == "exit-on-term" else 0))
+def serve(c):
+    while True:
+        data = c.recv(65536)
+        if not data:
+            return
+        c.sendall(data)
+        if how == "crash":
+            os.kill(os.getpid(), signal.SIGSEGV)
+while True:
+    c, _ = lsock.accept()
+    threading.Thread(target=serve, args=(c,), daemon=True).start()
+"""
+
+
+def muxbench_module():
+    sys.path.insert(0, os.path.join(ROOT, "bench"))
+    import muxbench
+    return muxbench
+
+
+def server_problem(tmp):
+    """A server that crashes during a run, or does not exit 0 on SIGTERM,
+    fails that run: Server.problem says so, and measure() puts it in the
+    row's error even when loadgen saw nothing wrong."""
+    muxbench = muxbench_module()
+    script = os.path.join(tmp, "fake.py")
+    with open(script, "w") as f:
+        f.write(FAKE_SERVER)
+    os.chmod(script, 0o755)
+    for how, words in (("exit-on-term", "exit status 3 on SIGTERM"),
+                       ("crash", "exited during the run (signal SIGSEGV)")):
+        srv = muxbench.Server("fake", path=script, args=[how])
+        result, _ = muxbench.run_loadgen(srv.port, ["--conns", 1, "--requests", 50,
+                                                    "--timeout", 1])
+        srv.stop()
+        check(srv.problem and words in srv.problem,
+              "%s: problem %r, want it to say %r" % (how, srv.problem, words))
+    srv = muxbench.Server("fake", path=script, args=["fine"])
+    srv.stop()
+    check(srv.problem is None, "a server that exits 0 on SIGTERM: %r" % srv.problem)
+
+
+def report_module():
+    import importlib.machinery
+    import importlib.util
+    path = os.path.join(ROOT, "bench", "report")
+    loader = importlib.machinery.SourceFileLoader("report", path)
+    spec = importlib.util.spec_from_loader("report", loader)
+    module = importlib.util.module_from_spec(spec)
+    loader.exec_module(module)
+    return module
+
+
+def report_cells(tmp):
+    """What a table cell says: a median over fewer runs than asked shows
+    n=k/N; blocking's designed timeout counts, any other error of blocking
+    does not; a client-bound figure is marked."""
+    report = report_module()
+    timeout = "no reply on connection 1 for 1 s (64 bytes outstanding): ..."
+
+    def row(backend, value, error="", pct=50):
+        return {"backend": backend, "conns": "10", "msgs_per_s": str(value), "error": error,
+                "loadgen_cpu_pct": str(pct)}
+    rows = [row("epoll", 100), row("epoll", 200), row("epoll", 300, "server crashed"),
+            row("blocking", 10, timeout), row("blocking", 20, "short reply: ..."),
+            row("blocking", 30, timeout), row("poll", 5, pct=95), row("poll", 7, pct=99),
+            row("poll", 6, pct=20), row("select", 1, "refused")]
+    cells = report.Cells(rows, "conns", "msgs_per_s", keep_expected=True)
+    got = {b: cells.cell((b, 10.0), "%.0f") for b in ("epoll", "blocking", "poll", "select")}
+    want = {"epoll": "150 (100-200) n=2/3", "blocking": "20 (10-30) n=2/3",
+            "poll": "6 (5-7) \\*", "select": "failed (n=0/1)"}
+    check(got == want, "cells %r, want %r" % (got, want))
+    strict = report.Cells(rows, "conns", "msgs_per_s")
+    check(strict.cell(("blocking", 10.0), "%.0f") == "failed (n=0/3)",
+          "without keep_expected blocking's timeouts must not count: %r"
+          % strict.cell(("blocking", 10.0), "%.0f"))
+
+
+CASES = {"missing-gnuplot": missing_gnuplot, "server-problem": server_problem,
+         "report-cells": report_cells, "smoke": smoke}
 
 
 def main():
