@@ -150,7 +150,7 @@ void connect_error_text(char *buf, size_t len, const struct options *opt,
 int check_fd_limit(const struct options *opt);
 void conn_close(struct worker *w, struct conn *c);
 
-/* cpr.c */
+/* per_request.c: --connect-per-request */
 void cpr_start(struct worker *w, struct conn *c, uint64_t now);
 void cpr_on_writable(struct worker *w, struct conn *c);
 void cpr_retry_pending(struct worker *w, uint64_t now);

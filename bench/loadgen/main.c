@@ -6,7 +6,7 @@
 #include "options.h"
 #include "pattern.h"
 #include "report.h"
-#include "usage.h"
+#include "accounting.h"
 
 #include <errno.h>
 #include <math.h>

@@ -5,7 +5,7 @@
 #include <stdio.h>
 
 #include "loadgen.h"
-#include "usage.h"
+#include "accounting.h"
 
 struct results {
 	const struct options *opt;

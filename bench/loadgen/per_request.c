@@ -1,4 +1,4 @@
-/* cpr.c - --connect-per-request: every message on a fresh connection
+/* per_request.c - --connect-per-request: every message on a fresh connection
  * (connect, send, receive, close), the UNP ch. 30 way of measuring what a
  * server's connection setup costs.  Each of the --conns slots runs one
  * transaction at a time.  Two latencies: connect (connect() until the

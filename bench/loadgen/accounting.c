@@ -1,4 +1,4 @@
-/* usage.c - CPU and memory accounting from getrusage() and /proc: what
+/* accounting.c - CPU and memory accounting from getrusage() and /proc: what
  * the load generator and the server's whole process tree spent.
  *
  * Memory: the tree's resident set, two ways.  RSS (/proc/PID/statm) counts
@@ -44,7 +44,7 @@
  * user and to system mode; we do the same with the tree's sums (see
  * tree_cpu()).  The total is exact; the split is as rough as the ticks
  * are few. */
-#include "usage.h"
+#include "accounting.h"
 
 #include <dirent.h>
 #include <errno.h>

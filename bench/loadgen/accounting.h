@@ -1,7 +1,7 @@
-/* usage.h - CPU time and memory of the load generator and of the server,
+/* accounting.h - CPU time and memory of the load generator and of the server,
  * so a reader can tell which side was the bottleneck. */
-#ifndef LOADGEN_USAGE_H
-#define LOADGEN_USAGE_H
+#ifndef LOADGEN_ACCOUNTING_H
+#define LOADGEN_ACCOUNTING_H
 
 #include <stdbool.h>
 #include <sys/types.h>
