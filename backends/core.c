@@ -153,6 +153,13 @@ static void usage(void)
 	       "  --quiet           no notices on stderr\n"
 	       "  --help            this text\n"
 	       "\n"
+	       "Switches for the exercises in lab/, which show what the defaults avoid:\n"
+	       "  --no-nodelay      leave Nagle's algorithm on (no TCP_NODELAY)\n"
+	       "  --no-reuseaddr    bind without SO_REUSEADDR\n"
+	       "  --default-sigpipe leave SIGPIPE's default action: a write to a\n"
+	       "                    client that is gone kills the server (not\n"
+	       "                    uring, whose sends say MSG_NOSIGNAL)\n"
+	       "\n"
 	       "When ready it prints one line: 'echo-%s listening on ADDR:PORT'.\n"
 	       "SIGINT or SIGTERM stops it; it then prints one summary line\n"
 	       "(connections accepted and refused, bytes echoed) and exits 0.\n"
@@ -210,6 +217,9 @@ static void parse_options(int argc, char **argv)
 		{ "workers", required_argument, NULL, 'w' },
 		{ "udp", no_argument, NULL, 'd' },
 		{ "quiet", no_argument, NULL, 'q' },
+		{ "no-nodelay", no_argument, NULL, 'N' },
+		{ "no-reuseaddr", no_argument, NULL, 'R' },
+		{ "default-sigpipe", no_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'H' },
 		{ 0 }
 	};
@@ -231,6 +241,9 @@ static void parse_options(int argc, char **argv)
 		case 'w': workers = parse_number("workers", optarg, 1, MAX_WORKERS); break;
 		case 'd': opt.udp = true; break;
 		case 'q': opt.quiet = true; break;
+		case 'N': opt.no_nodelay = true; break;
+		case 'R': opt.no_reuseaddr = true; break;
+		case 'P': opt.default_sigpipe = true; break;
 		case 'H': usage(); exit(0);
 		case ':': usage_error("%s needs a value (see --help)", argv[optind - 1]);
 		default: bad_option(argv[optind - 1], longopts);
@@ -284,7 +297,8 @@ static void signals_init(void)
 	sigaction(SIGTERM, &sa, NULL);
 	/* A client that vanished makes write() fail with EPIPE; without this
 	 * the default action of SIGPIPE would kill the whole server. */
-	signal(SIGPIPE, SIG_IGN);
+	if (!opt.default_sigpipe)
+		signal(SIGPIPE, SIG_IGN);
 }
 
 void stop_signals(sigset_t *set)
@@ -435,7 +449,8 @@ static int bound_socket(int type)
 	if (fd < 0)
 		die("socket: %s", strerror(errno));
 	/* Lets a restarted server bind while old connections sit in TIME_WAIT. */
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	if (!opt.no_reuseaddr)
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
 	if (backend.reuseport)
 		setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
 	if (bind(fd, (struct sockaddr *)&bound, bound_len) < 0)
@@ -548,7 +563,7 @@ bool conn_admit(int fd, int fd_limit, const char *fd_limit_why)
 	atomic_fetch_add(&stats->accepted, 1);
 	/* Echo each small message at once instead of waiting (Nagle) for the
 	 * ACK of the previous one. */
-	if (!opt.unix_path)
+	if (!opt.unix_path && !opt.no_nodelay)
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	return true;
 refuse:

@@ -62,6 +62,10 @@ struct options {
 	bool quiet;             /* --quiet: no notices on stderr */
 	int workers;            /* --workers, or the backend's default */
 	bool udp;               /* --udp */
+	/* For lab/: each turns off something the defaults do for a reason. */
+	bool no_nodelay;        /* --no-nodelay: Nagle on */
+	bool no_reuseaddr;      /* --no-reuseaddr */
+	bool default_sigpipe;   /* --default-sigpipe: SIGPIPE kills */
 };
 extern struct options opt;
 

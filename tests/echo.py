@@ -163,6 +163,10 @@ EXPECTED = {
         # clients waiting in its listener's backlog wait for that.
         "emfile": DIFFERS("each loop resumes on its own clients' closes",
                           resumes_all=False),
+        # Its listeners set SO_REUSEPORT, which lets a bind share the port
+        # with sockets in TIME_WAIT as SO_REUSEADDR does.
+        "lab_switches": DIFFERS("SO_REUSEPORT binds past TIME_WAIT too",
+                                time_wait_blocks=False),
     },
     "uring": {
         "udp": TCP_ONLY,
@@ -1434,6 +1438,38 @@ def case_stop_starved(t):
           f"of fds, want {want}: {said[:3]!r}")
 
 
+def case_lab_switches(t):
+    """The switches lab/ uses to show what the defaults avoid: each is
+    accepted and the server still echoes.  --no-reuseaddr is checked for
+    its effect: stopped while a client is connected, the server closes
+    first, its port sits in TIME_WAIT, and a new server cannot bind it
+    (exit 1, "Address already in use") without SO_REUSEADDR, but can by
+    default."""
+    for switch in ("--no-nodelay", "--default-sigpipe", "--no-reuseaddr"):
+        s = t.server(switch)
+        echo(s.connect(), b"switched")
+        check(s.stop() == 0, f"{switch}: SIGTERM: {describe_status(s.proc.returncode)}")
+    first = t.server()
+    sock = first.connect()
+    echo(sock, b"then the server goes first")
+    port = first.port
+    check(first.stop() == 0, f"SIGTERM: {describe_status(first.proc.returncode)}")
+    read_to_end(sock, timeout=3)
+    sock.close()                    # the server's side is in TIME_WAIT now
+    if t.param("time_wait_blocks", True):
+        code, _, err = run_cli(t, ["--port", str(port), "--no-reuseaddr"])
+        check(code == 1 and "Address already in use" in err,
+              f"--no-reuseaddr on a port in TIME_WAIT: {describe_status(code)}, "
+              f"stderr {err.strip()[:120]!r}; want exit 1 and EADDRINUSE")
+    else:
+        s = t.server("--port", str(port), "--no-reuseaddr")
+        check(s.stop() == 0, f"--no-reuseaddr past TIME_WAIT: "
+              f"{describe_status(s.proc.returncode)}")
+    again = t.server("--port", str(port))
+    echo(again.connect(), b"rebound")
+    check(again.stop() == 0, f"rebind: SIGTERM: {describe_status(again.proc.returncode)}")
+
+
 def takes_workers(t):
     """prefork, pool and reactors take --workers; the rest refuse it."""
     code, out, _ = run_cli(t, ["--help"])
@@ -1808,7 +1844,7 @@ CASES = [("ready", case_ready), ("bytes", case_bytes), ("sizes", case_sizes),
          ("alloc_fail", case_alloc_fail), ("no_task", case_no_task),
          ("inherited_fds", case_inherited_fds),
          ("max_conns_seq", case_max_conns_seq), ("fairness", case_fairness),
-         ("udp", case_udp)]
+         ("udp", case_udp), ("lab_switches", case_lab_switches)]
 
 
 # ---------------------------------------------------------------------------
