@@ -7,6 +7,7 @@
 #   make test            build, then run the black-box suites (tests/run)
 #   make bench           the quick benchmark run (a few minutes); make bench-full:
 #                        the long one.  Variables: BACKENDS= SUITES= DURATION= REPEAT=
+#   make lab             every exercise in lab/, in full (make test runs them --quick)
 #   make soak            10 minutes of mixed load on the event backends and threads,
 #                        failing if memory or fds grow (SOAK_MINUTES=10)
 #   make V=1             show the commands
@@ -110,6 +111,10 @@ test:
 	fi
 	tests/run
 
+lab: all
+	@bench/need-tools
+	tests/lab.py --full --times
+
 SOAK_MINUTES ?= 10
 
 soak: all
@@ -130,7 +135,7 @@ print-backends:
 clean:
 	rm -rf bin build
 
-.PHONY: all test soak bench bench-full print-cc print-backends ref clean
+.PHONY: all test lab soak bench bench-full print-cc print-backends ref clean
 .SECONDARY:
 
 -include $(wildcard $(BUILD)/backends/*.d $(BUILD)/bench/loadgen/*.d $(BUILD)/bench/tools/*.d $(BUILD)/bench/ref/*.d)
