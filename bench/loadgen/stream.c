@@ -146,6 +146,7 @@ static bool check_reply(struct worker *w, struct conn *c, size_t n)
 	return true;
 }
 
+/* LAB: complete */
 /* Replies complete in order: the oldest message is done once its last
  * byte is in.  Each one becomes a latency sample: corrected from the
  * intended send time, uncorrected from the actual one. */
@@ -170,6 +171,7 @@ static void complete_replies(struct worker *w, struct conn *c, uint64_t now)
 			return;         /* connect-per-request closed it */
 	}
 }
+/* LAB: end */
 
 /* Level-triggered epoll: one recv per wakeup is enough; anything left in
  * the socket makes the next epoll_wait report it again, and we save the

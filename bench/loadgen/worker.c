@@ -297,6 +297,7 @@ static void run(struct worker *w)
 	w->next_scan_ns = now + SCAN_INTERVAL_NS;
 	w->next_publish_ns = now + PUBLISH_INTERVAL_NS;
 	start_load(w, now);
+	/* LAB: loop */
 	while (!worker_done(w)) {
 		int nready = epoll_wait(w->epfd, events, MAX_EVENTS, wait_ms(w, now_ns()));
 		if (nready < 0) {
@@ -309,6 +310,7 @@ static void run(struct worker *w)
 			handle_event(w, &events[i]);
 		housekeeping(w, now_ns());
 	}
+	/* LAB: end */
 	if (w->opt->mode == MODE_OPEN && w->live == 0 && !w->schedule_done &&
 	    !atomic_load(&stop_requested))
 		lose_unsent(w, now_ns());
