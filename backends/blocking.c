@@ -13,6 +13,7 @@ static void serve(int fd)
 	session_end(fd);
 }
 
+/* LAB: run */
 static void backend_run(int lfd)
 {
 	while (!stop_requested) {
@@ -23,5 +24,6 @@ static void backend_run(int lfd)
 		serve(fd);
 	}
 }
+/* LAB: end */
 
 const struct backend backend = { .name = BACKEND_NAME, .run = backend_run };

@@ -109,6 +109,7 @@ static ssize_t conn_send_pending(int fd, struct conn *c)
 	return c->len;
 }
 
+/* LAB: readable */
 /* One read and, at once, one write: a small message costs two syscalls.
  * Only what the socket could not take waits for room to write. */
 static enum next conn_on_readable(int fd, struct conn *c)
@@ -129,6 +130,7 @@ static enum next conn_on_readable(int fd, struct conn *c)
 	left = conn_send_pending(fd, c);
 	return left < 0 ? CLOSE : left > 0 ? SWITCH : AGAIN;
 }
+/* LAB: end */
 
 static enum next conn_on_writable(int fd, struct conn *c)
 {
@@ -249,6 +251,7 @@ static bool loop_on_datagram(void)
 
 /* ---- Dispatch ---- */
 
+/* LAB: dispatch */
 /* A connection waits for one thing at a time, so any report on it (data,
  * room, hang-up or error) means: try that thing; the call tells the rest. */
 bool loop_on_ready(int fd)
@@ -283,6 +286,7 @@ bool loop_on_ready(int fd)
 	}
 	return false;
 }
+/* LAB: end */
 
 void loop_close_all(void)
 {

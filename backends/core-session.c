@@ -23,6 +23,7 @@ void sessions_init(void)
 	in_session = xcalloc(fd_capacity, sizeof *in_session);
 }
 
+/* LAB: accept */
 int accept_client(int lfd)
 {
 	struct timespec pause = { 0, ACCEPT_RETRY_MS * 1000000L };
@@ -41,6 +42,7 @@ int accept_client(int lfd)
 	}
 	return conn_admit(fd, 0, NULL) ? fd : -1;
 }
+/* LAB: end */
 
 /* Write all n bytes, however many calls it takes. */
 static int write_all(int fd, const char *buf, size_t n)
@@ -58,6 +60,7 @@ static int write_all(int fd, const char *buf, size_t n)
 	return 0;
 }
 
+/* LAB: session */
 void echo_session(int fd)
 {
 	char *buf = calloc(1, opt.bufsize);
@@ -81,6 +84,7 @@ void echo_session(int fd)
 	session_fd = -1;
 	free(buf);
 }
+/* LAB: end */
 
 void stop_sessions(void)
 {

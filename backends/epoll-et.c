@@ -58,6 +58,7 @@ static void unwatch(int fd)
 		die("epoll_ctl DEL fd %d: %s", fd, strerror(errno));
 }
 
+/* LAB: wait */
 /* The one blocking call: sleep until the kernel has edges to report, or
  * (timeout 0) only collect them, while busy fds wait for their turn. */
 static int wait_ready(int timeout_ms)
@@ -68,6 +69,7 @@ static int wait_ready(int timeout_ms)
 		die("epoll_wait: %s", strerror(errno));
 	return nready;  /* -1 with EINTR: a signal; the loop checks the flag */
 }
+/* LAB: end */
 
 static const struct mux mux = { .watch = watch, .rewatch = rewatch, .unwatch = unwatch };
 
@@ -108,6 +110,7 @@ static void serve_busy(void)
 	}
 }
 
+/* LAB: run */
 static void backend_run(int lfd)
 {
 	state_init();
@@ -123,5 +126,6 @@ static void backend_run(int lfd)
 	}
 	loop_close_all();
 }
+/* LAB: end */
 
 const struct backend backend = { .name = BACKEND_NAME, .run = backend_run, .udp = true };

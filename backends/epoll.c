@@ -47,6 +47,7 @@ static void unwatch(int fd)
 		die("epoll_ctl DEL fd %d: %s", fd, strerror(errno));
 }
 
+/* LAB: wait */
 /* The one blocking call: sleep until the kernel has ready fds to report. */
 static int wait_ready(void)
 {
@@ -56,6 +57,7 @@ static int wait_ready(void)
 		die("epoll_wait: %s", strerror(errno));
 	return nready;  /* -1 with EINTR: a signal; the loop checks the flag */
 }
+/* LAB: end */
 
 static const struct mux mux = { .watch = watch, .rewatch = rewatch, .unwatch = unwatch };
 
@@ -66,6 +68,7 @@ static void state_init(void)
 		die("epoll_create1: %s", strerror(errno));
 }
 
+/* LAB: run */
 static void backend_run(int lfd)
 {
 	state_init();
@@ -79,5 +82,6 @@ static void backend_run(int lfd)
 	}
 	loop_close_all();
 }
+/* LAB: end */
 
 const struct backend backend = { .name = BACKEND_NAME, .run = backend_run, .udp = true };

@@ -126,6 +126,7 @@ static void stop_all(void)
 	free(state.children);
 }
 
+/* LAB: run */
 static void backend_run(int lfd)
 {
 	state_init();
@@ -140,5 +141,6 @@ static void backend_run(int lfd)
 	}
 	stop_all();
 }
+/* LAB: end */
 
 const struct backend backend = { .name = BACKEND_NAME, .run = backend_run };

@@ -43,6 +43,7 @@ static void unwatch(int fd)
 	state.slot[state.fds[i].fd] = i;
 }
 
+/* LAB: wait */
 /* The one blocking call: sleep until some fd in the array is ready. */
 static int wait_ready(void)
 {
@@ -52,6 +53,7 @@ static int wait_ready(void)
 		die("poll: %s", strerror(errno));
 	return nready;  /* -1 with EINTR: a signal; the loop checks the flag */
 }
+/* LAB: end */
 
 static const struct mux mux = { .watch = watch, .rewatch = rewatch, .unwatch = unwatch };
 
@@ -61,6 +63,7 @@ static void state_init(void)
 	state.slot = xcalloc(fd_capacity, sizeof *state.slot);
 }
 
+/* LAB: run */
 static void backend_run(int lfd)
 {
 	state_init();
@@ -80,5 +83,6 @@ static void backend_run(int lfd)
 	}
 	loop_close_all();
 }
+/* LAB: end */
 
 const struct backend backend = { .name = BACKEND_NAME, .run = backend_run, .udp = true };

@@ -131,6 +131,7 @@ static void stop_all(void)
 	free(state.workers);
 }
 
+/* LAB: run */
 static void backend_run(int lfd)
 {
 	state_init();
@@ -143,6 +144,7 @@ static void backend_run(int lfd)
 	}
 	stop_all();
 }
+/* LAB: end */
 
 const struct backend backend = { .name = BACKEND_NAME, .run = backend_run,
 				 .workers = DEFAULT_WORKERS };

@@ -113,6 +113,7 @@ static void stop_all(void)
 	munmap(state.busy, opt.workers * sizeof *state.busy);
 }
 
+/* LAB: run */
 /* The parent waits for children to end.  A stop signal interrupts wait()
  * (no SA_RESTART), and its handler shuts the shared listening socket down,
  * so every child's accept() fails and it exits: even a stop that lands
@@ -131,6 +132,7 @@ static void backend_run(int lfd)
 	}
 	stop_all();
 }
+/* LAB: end */
 
 const struct backend backend = { .name = BACKEND_NAME, .run = backend_run,
 				 .workers = DEFAULT_WORKERS };

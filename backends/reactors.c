@@ -54,6 +54,7 @@ static void unwatch(int fd)
 		die("epoll_ctl DEL fd %d: %s", fd, strerror(errno));
 }
 
+/* LAB: wait */
 /* The one blocking call: sleep until the kernel has ready fds to report. */
 static int wait_ready(void)
 {
@@ -63,6 +64,7 @@ static int wait_ready(void)
 		die("epoll_wait: %s", strerror(errno));
 	return nready;  /* -1 with EINTR: a signal; the loop checks the flag */
 }
+/* LAB: end */
 
 static const struct mux mux = { .watch = watch, .rewatch = rewatch, .unwatch = unwatch };
 
@@ -97,6 +99,7 @@ static void *reactor(void *arg)
 	return NULL;
 }
 
+/* LAB: run */
 /* The main thread runs loop 0 on the core's listener; loops 1 .. N-1 get
  * listeners of their own.  The stop signals are blocked in every thread
  * (they inherit the mask): a stop is then pending for the whole process,
@@ -125,6 +128,7 @@ static void backend_run(int lfd)
 	free(lfds);
 	free(threads);
 }
+/* LAB: end */
 
 const struct backend backend = { .name = BACKEND_NAME, .run = backend_run,
 				 .workers = WORKERS_PER_CPU, .reuseport = true };

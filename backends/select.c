@@ -46,6 +46,7 @@ static void unwatch(int fd)
 		state.maxfd--;
 }
 
+/* LAB: wait */
 /* The one blocking call: sleep until some fd up to maxfd is ready. */
 static int wait_ready(void)
 {
@@ -58,6 +59,7 @@ static int wait_ready(void)
 		die("select: %s", strerror(errno));
 	return nready;  /* -1 with EINTR: a signal; the loop checks the flag */
 }
+/* LAB: end */
 
 static const struct mux mux = {
 	.watch = watch, .rewatch = rewatch, .unwatch = unwatch,
@@ -69,6 +71,7 @@ static void state_init(void)
 	state.maxfd = -1;
 }
 
+/* LAB: run */
 static void backend_run(int lfd)
 {
 	state_init();
@@ -86,5 +89,6 @@ static void backend_run(int lfd)
 	}
 	loop_close_all();
 }
+/* LAB: end */
 
 const struct backend backend = { .name = BACKEND_NAME, .run = backend_run, .udp = true };

@@ -37,12 +37,14 @@ static void unwatch(int fd)
 	state.slot[state.fds[i]] = i;
 }
 
+/* LAB: wait */
 /* Nothing to wait for: every fd counts as ready, and the handler's
  * EAGAIN tells it otherwise. */
 static int wait_ready(void)
 {
 	return state.n;
 }
+/* LAB: end */
 
 static const struct mux mux = { .watch = watch, .rewatch = rewatch, .unwatch = unwatch };
 
@@ -52,6 +54,7 @@ static void state_init(void)
 	state.slot = xcalloc(fd_capacity, sizeof *state.slot);
 }
 
+/* LAB: run */
 static void backend_run(int lfd)
 {
 	state_init();
@@ -66,5 +69,6 @@ static void backend_run(int lfd)
 	}
 	loop_close_all();
 }
+/* LAB: end */
 
 const struct backend backend = { .name = BACKEND_NAME, .run = backend_run, .udp = true };

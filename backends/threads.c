@@ -76,6 +76,7 @@ static void stop_all(void)
 	pthread_mutex_unlock(&state.lock);
 }
 
+/* LAB: run */
 static void backend_run(int lfd)
 {
 	state_init();
@@ -88,5 +89,6 @@ static void backend_run(int lfd)
 	}
 	stop_all();
 }
+/* LAB: end */
 
 const struct backend backend = { .name = BACKEND_NAME, .run = backend_run };
