@@ -189,6 +189,46 @@ def server_problem(tmp):
     check(srv.problem is None, "a server that exits 0 on SIGTERM: %r" % srv.problem)
 
 
+# A server that closes every connection at once: every loadgen run fails.
+SLAMMING_SERVER = r"""#!/usr/bin/env python3
+import os, signal, socket
+signal.signal(signal.SIGTERM, lambda *a: os._exit(0))
+lsock = socket.socket()
+lsock.bind(("127.0.0.1", 0))
+lsock.listen(64)
+print("echo-slam listening on 127.0.0.1:%d" % lsock.getsockname()[1], flush=True)
+while True:
+    lsock.accept()[0].close()
+"""
+
+
+def hyperfine_failure(tmp):
+    """A backend whose hyperfine run fails gets a row that says why in
+    connect-hyperfine.md and an entry under "failed" in the JSON, and the
+    suite goes on with the next backend."""
+    script = os.path.join(tmp, "echo-slam")
+    with open(script, "w") as f:
+        f.write(SLAMMING_SERVER)
+    os.chmod(script, 0o755)
+    out = os.path.join(tmp, "out")
+    os.makedirs(out)
+    run = subprocess.run([os.path.join(ROOT, "bench", "suite-connect"), "--out", out,
+                          "--backends", script + ",epoll", "--repeat", "1",
+                          "--duration", "0.1", "--warmup", "0.05"],
+                         capture_output=True, text=True, timeout=120)
+    check(run.returncode == 0, "suite-connect exit %d: %s" % (
+        run.returncode, (run.stderr.strip().splitlines() or ["?"])[-1]))
+    table = open(os.path.join(out, "connect-hyperfine.md")).read()
+    check("| %s | failed: " % script in table and "server closed" in table,
+          "no failure row that says why for the failing backend: %r" % table)
+    check("| epoll | " in table and "| epoll | failed" not in table,
+          "the next backend was not timed: %r" % table)
+    with open(os.path.join(out, "connect-hyperfine.json")) as f:
+        data = json.load(f)
+    check([r["command"] for r in data["failed"]] == [script] and len(data["results"]) == 1,
+          "connect-hyperfine.json: failed %r, %d results" % (data["failed"], len(data["results"])))
+
+
 def report_module():
     import importlib.machinery
     import importlib.util
@@ -226,6 +266,7 @@ def report_cells(tmp):
 
 
 CASES = {"missing-gnuplot": missing_gnuplot, "server-problem": server_problem,
+         "hyperfine-failure": hyperfine_failure,
          "report-cells": report_cells, "smoke": smoke}
 
 
