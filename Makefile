@@ -10,6 +10,7 @@
 #   make lab             every exercise in lab/, in full (make test runs them --quick)
 #   make soak            10 minutes of mixed load on the event backends and threads,
 #                        failing if memory or fds grow (SOAK_MINUTES=10)
+#   make docs            regenerate docs/side-by-side.html (the backends in pairs)
 #   make V=1             show the commands
 
 # Every backends/*.c is a backend, except the core's own files (core*.c):
@@ -125,6 +126,13 @@ bench: all
 
 bench-full: all
 	@FULL=1 bench/run
+
+# The study page: every pair of backends side by side (python3 only).  The
+# page is committed; tests/docs.py fails when it is stale.  Phony: docs/ is
+# also a directory, which make would take for the target, up to date.
+.PHONY: docs
+docs:
+	python3 docs/side_by_side.py
 
 print-cc:
 	@echo "$(CC) $(CFLAGS)"

@@ -1,0 +1,372 @@
+#!/usr/bin/env python3
+"""side_by_side.py - docs/side-by-side.html: pairs of backends, whole, line
+against line, with the lines that differ marked and a note on the one idea
+each pair is about.  `make docs` runs it; tests/docs.py checks that the
+committed page is what it writes.
+
+    docs/side_by_side.py [--out FILE]      (default: docs/side-by-side.html)
+
+The page is static and offline: inline CSS, no script, no remote font, no
+link outside itself.  The C highlighter below knows comments, strings,
+character constants, preprocessor directives, keywords, type names and
+numbers, which is all a reader needs to tell code from prose.  The output
+depends on nothing but the files in backends/, so two runs give the same
+bytes.  Python 3 standard library only.
+"""
+
+import argparse
+import difflib
+import html
+import itertools
+import os
+import re
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+OUT = os.path.join(ROOT, "docs", "side-by-side.html")
+
+# (left, right, the one idea in a few words, the note).  Each note says what
+# changes and where to look; docs/backends.md has the costs and limits.
+PAIRS = [
+    ("spin", "select", "a waiting call",
+     "spin never waits: every round it tries every fd, ready or not, and most "
+     "calls fail with EAGAIN. select adds the one thing spin lacks, a call that "
+     "sleeps until some fd is ready. Look at the state (a list of fds becomes two "
+     "bitmaps and the highest fd), <code>wait_ready()</code> (which now copies the "
+     "watch sets and sleeps in <code>select()</code>), the loop (it tries only the "
+     "fds whose bit is set), and the <code>fd_limit</code> in <code>mux</code>: "
+     "the price, fds below FD_SETSIZE."),
+    ("select", "poll", "bitmaps become an array",
+     "select passes two fixed-size bitmaps, which it overwrites with its answer, "
+     "so they are copied before every call, and it walks every bit up to the "
+     "highest fd. poll passes an array of (fd, events) and writes its answer "
+     "beside them (<code>revents</code>): nothing is rebuilt, any fd number "
+     "fits, and the <code>fd_limit</code> line goes. What stays: the whole array "
+     "goes to the kernel on every call, and the loop scans all of it."),
+    ("poll", "epoll", "the caller's list becomes the kernel's list",
+     "<code>watch</code>, <code>rewatch</code> and <code>unwatch</code> stop "
+     "editing an array and become <code>epoll_ctl()</code> ADD, MOD and DEL: the "
+     "interest list lives in the kernel and changes only when a connection's "
+     "wants change. <code>epoll_wait()</code> returns only the ready fds, so the "
+     "loop no longer scans the idle ones: a wait costs O(ready fds), not O(watched "
+     "fds). The idle suite of <code>make bench</code> shows the difference."),
+    ("epoll", "epoll-et", "level-triggered becomes edge-triggered",
+     "One flag, <code>EPOLLET</code> in <code>events_for()</code>, and what it "
+     "forces: an fd is reported once per change, not while it stays ready, so "
+     "the loop must call <code>loop_on_ready()</code> again until it returns "
+     "false, or the rest of a message waits for an edge that never comes. To keep "
+     "one flooding client from holding the loop, each fd gets "
+     "<code>DRAIN_CALLS</code> calls per round, and one with work left goes on a "
+     "busy list, served next round (whose wait then has a timeout of 0)."),
+    ("epoll", "reactors", "one loop becomes one loop per CPU",
+     "The loop is the same, line for line. Its state becomes "
+     "<code>_Thread_local</code>, <code>backend_run()</code> becomes "
+     "<code>reactor()</code>, run in <code>--workers</code> threads, and each "
+     "thread gets its own listening socket on the same port from "
+     "<code>listen_another()</code> (<code>.reuseport = true</code>: "
+     "SO_REUSEPORT). The kernel spreads new connections over the sockets; a "
+     "connection stays with the loop that accepted it: no locks, no hand-over."),
+    ("epoll", "uring", "readiness becomes completion",
+     "The longest diff here, because the idea is the biggest change: epoll asks "
+     "which fds are ready and lets the core read and write; uring queues the "
+     "accepts, receives and sends themselves on a submission ring shared with "
+     "the kernel and collects their results from a completion ring, one "
+     "<code>io_uring_enter()</code> for everything queued. It does its own I/O, "
+     "so it uses the core's <code>client_admit()</code> and "
+     "<code>count_echoed()</code> instead of <code>loop_on_ready()</code>. Read "
+     "uring.c's opening comment first: it lists what is used and what is not."),
+    ("blocking", "threads", "one client at a time becomes a thread per client",
+     "The same <code>accept_client()</code> loop and the same "
+     "<code>echo_session()</code>; only <code>serve()</code> changes: it starts a "
+     "detached thread for the session and returns to accept at once, so a blocked "
+     "<code>read()</code> stops only its own thread. What comes with threads: a "
+     "count of live workers under a lock, the stop signals blocked in the workers "
+     "so they reach the main thread, and a stop that shuts every session down "
+     "and waits for the last one (<code>stop_all()</code>)."),
+    ("threads", "fork", "a thread becomes a process",
+     "<code>pthread_create()</code> becomes <code>fork()</code>. The child runs "
+     "the session and exits; the parent closes its copy of the client's fd (or "
+     "the client would stay open) and must reap every child, woken by SIGCHLD "
+     "(<code>reap_children()</code>), or they stay zombies. A stop sends each "
+     "child SIGTERM. Nothing is shared, so no lock: each child has its own memory "
+     "and fd table, at the price of a <code>fork()</code> per client."),
+    ("threads", "pool", "a thread per client becomes a fixed pool",
+     "The threads are made once, at start. The main thread accepts and puts each "
+     "client in a bounded queue (<code>not_empty</code>, <code>not_full</code>); "
+     "a free worker takes the oldest with <code>take()</code>. Memory stays "
+     "bounded: at most <code>--workers</code> clients are served and as many "
+     "wait in the queue; once it is full the acceptor stops accepting and the "
+     "rest wait in the listen backlog. The cost is a lock and a wake-up per "
+     "client handed over."),
+    ("fork", "prefork", "a process per client becomes a fixed set",
+     "The children are forked at start, and each runs the iterative server's "
+     "accept loop on the listening socket it inherited: the kernel hands each "
+     "new connection to one child blocked in <code>accept()</code>. The parent "
+     "no longer accepts at all: it waits for children, replaces one that dies "
+     "(releasing its client's slot if it died mid-session), and stops them all. "
+     "No <code>fork()</code> per client; <code>--workers</code> clients at a "
+     "time."),
+]
+
+MARK = re.compile(r"^\s*/\* LAB: \S+ \*/$")
+
+KEYWORDS = set("""auto break case char const continue default do double else enum
+extern float for goto if inline int long register restrict return short signed
+sizeof static struct switch typedef union unsigned void volatile while _Alignas
+_Alignof _Atomic _Bool _Noreturn _Static_assert _Thread_local bool true false
+NULL""".split())
+
+TOKEN = re.compile(r"""
+    (?P<comment>/\*.*?\*/|//[^\n]*)
+  | (?P<pp>^[ \t]*\#[ \t]*\w+(?:[ \t]*<[^>\n]*>)?)
+  | (?P<string>"(?:\\.|[^"\\\n])*"|'(?:\\.|[^'\\\n])*')
+  | (?P<number>\b(?:0[xX][0-9a-fA-F]+|\d+(?:\.\d+)?)[uUlL]*\b)
+  | (?P<word>\b[A-Za-z_]\w*\b)
+  | (?P<other>\s+|.)
+""", re.X | re.S | re.M)
+
+CSS = """
+:root { --text: #1b1b1b; --muted: #5f6368; --rule: #d0d7de; --old: #fbe3e4;
+  --new: #e2f4e4; --oldmark: #b3261e; --newmark: #146c2e; }
+* { box-sizing: border-box; }
+body { margin: 0; color: var(--text); background: #fff;
+  font: 15px/1.45 system-ui, -apple-system, "Segoe UI", "DejaVu Sans", sans-serif; }
+header, nav, section { padding: 0 16px; }
+header { max-width: 62em; }
+h1 { font-size: 1.45em; margin: 14px 0 6px; }
+h2 { font-size: 1.15em; margin: 26px 0 6px; }
+p { margin: 6px 0; max-width: 62em; }
+code { font: 0.92em ui-monospace, "DejaVu Sans Mono", "Liberation Mono", monospace; }
+a { color: #0b57d0; }
+nav ol { margin: 4px 0 10px; padding-left: 1.6em; columns: 2; column-gap: 2.5em; max-width: 80em; }
+nav li { break-inside: avoid; margin: 2px 0; }
+.idea { color: var(--muted); }
+.legend span { padding: 0 6px; border-radius: 3px; white-space: nowrap; }
+.legend .old { background: var(--old); }
+.legend .new { background: var(--new); }
+.jump { font-size: 0.9em; color: var(--muted); }
+.jump a { margin-right: 0.35em; }
+table.diff { width: 100%; border-collapse: collapse; table-layout: fixed;
+  font: 12px/1.4 ui-monospace, "DejaVu Sans Mono", "Liberation Mono", monospace;
+  margin: 8px 0 4px; border: 1px solid var(--rule); }
+col.n { width: 3.2em; }
+col.g { width: 1.3em; }
+thead th { position: sticky; top: 0; z-index: 1; background: #f3f5f7;
+  border-bottom: 1px solid var(--rule); text-align: left; padding: 4px 8px;
+  font: 600 13px system-ui, "DejaVu Sans", sans-serif; }
+td { vertical-align: top; padding: 0 6px; }
+td.n { text-align: right; color: var(--muted); user-select: none; padding-right: 4px; }
+td.s { white-space: pre-wrap; overflow-wrap: anywhere; tab-size: 8; -moz-tab-size: 8; }
+td.s + td.n { border-left: 1px solid var(--rule); }
+tr.d td.old { background: var(--old); }
+tr.d td.new { background: var(--new); }
+tr.d td.n.old { color: var(--oldmark); font-weight: 600; }
+tr.d td.n.new { color: var(--newmark); font-weight: 600; }
+td.g { padding: 0; text-align: center; user-select: none; font-weight: 700; }
+td.g.old { color: var(--oldmark); }
+td.g.new { color: var(--newmark); }
+tr.d td.gap { background: #f6f8fa; }
+.k { color: #7b1fa2; font-weight: 600; }
+.t { color: #005a8c; }
+.c { color: #5b6770; font-style: italic; }
+.s { color: #0a6b2e; }
+.p { color: #9a4a00; }
+.m { color: #a0201a; }
+mark { background: none; border-radius: 2px; }
+td.old mark { background: #f4b4b8; }
+td.new mark { background: #a8dcb0; }
+.top { font-size: 0.9em; margin: 2px 0 18px; }
+"""
+
+CLASS = {"comment": "c", "pp": "p", "string": "s", "number": "m"}
+
+
+def read_source(name):
+    """(line numbers, lines) of backends/<name>.c without the LAB marker
+    lines, which are there for docs/quote.py and say nothing about the model;
+    the numbers are the file's own."""
+    with open(os.path.join(ROOT, "backends", name + ".c")) as f:
+        lines = f.read().rstrip("\n").split("\n")
+    kept = [(i + 1, line) for i, line in enumerate(lines) if not MARK.match(line)]
+    return [n for n, _ in kept], [line for _, line in kept]
+
+
+def highlight(lines):
+    """The lines as lists of (class, text) tokens, class None for plain
+    text.  Tokens never cross a line end: a comment over three lines
+    becomes three tokens."""
+    out = [[]]
+    for m in TOKEN.finditer("\n".join(lines)):
+        kind = m.lastgroup
+        text = m.group()
+        if kind == "word":
+            cls = "k" if text in KEYWORDS else "t" if text.endswith("_t") else None
+        else:
+            cls = CLASS.get(kind)
+        for k, piece in enumerate(text.split("\n")):
+            if k:
+                out.append([])
+            if piece:
+                out[-1].append((cls, piece))
+    return out
+
+
+def render(tokens, marked=()):
+    """One line's tokens as HTML; the character ranges in marked (what
+    differs from the paired line) inside <mark>."""
+    html_out, pos = [], 0
+    for cls, text in tokens:
+        cuts = sorted({0, len(text)} | {
+            min(max(edge - pos, 0), len(text)) for a, b in marked for edge in (a, b)})
+        pieces = []
+        for a, b in zip(cuts, cuts[1:]):
+            piece = html.escape(text[a:b], quote=False)
+            if any(x <= pos + a and pos + b <= y for x, y in marked):
+                piece = "<mark>%s</mark>" % piece
+            pieces.append(piece)
+        piece = "".join(pieces)
+        html_out.append('<span class="%s">%s</span>' % (cls, piece) if cls else piece)
+        pos += len(text)
+    return "".join(html_out)
+
+
+WORD = re.compile(r"\w+|\s+|[^\w\s]")
+
+
+def intraline(old, new):
+    """The character ranges that differ between two paired lines, compared
+    word by word, when they are alike enough for that to help (else none:
+    the whole line is new, and marking all of it says nothing)."""
+    ow, nw = WORD.findall(old), WORD.findall(new)
+    sm = difflib.SequenceMatcher(None, ow, nw, autojunk=False)
+    if sm.ratio() < 0.6:
+        return [], []
+
+    def spans(words, i1, i2):
+        start = sum(len(w) for w in words[:i1])
+        return start, start + sum(len(w) for w in words[i1:i2])
+    left, right = [], []
+    for tag, i1, i2, j1, j2 in sm.get_opcodes():
+        if tag != "equal":
+            if i2 > i1:
+                left.append(spans(ow, i1, i2))
+            if j2 > j1:
+                right.append(spans(nw, j1, j2))
+    return left, right
+
+
+def rows(a, b):
+    """(kind, i, j) per table row, i and j indexes into a and b or None:
+    kind "=" for a line in both, "!" for a row that differs; and the row
+    index where each differing region starts."""
+    sm = difflib.SequenceMatcher(None, [x.rstrip() for x in a], [x.rstrip() for x in b],
+                                 autojunk=False)
+    out, starts = [], []
+    for tag, i1, i2, j1, j2 in sm.get_opcodes():
+        if tag == "equal":
+            out += [("=", i, j) for i, j in zip(range(i1, i2), range(j1, j2))]
+            continue
+        starts.append(len(out))
+        out += [("!", i, j) for i, j in itertools.zip_longest(range(i1, i2), range(j1, j2))]
+    return out, starts
+
+
+def cells(side, number, code, differs):
+    """The three cells of one side of a row: line number, a sign for a
+    line that differs (so that colour is not the only clue), code."""
+    if number is None:
+        return '<td class="n gap"></td><td class="g gap"></td><td class="s gap"></td>'
+    if not differs:
+        return '<td class="n">%d</td><td class="g"></td><td class="s">%s</td>' % (number, code)
+    sign = "&#8722;" if side == "old" else "+"
+    return '<td class="n %s">%d</td><td class="g %s">%s</td><td class="s %s">%s</td>' % (
+        side, number, side, sign, side, code)
+
+
+def section(left, right, idea, note):
+    anchor = "%s-%s" % (left, right)
+    ln, la = read_source(left)
+    rn, ra = read_source(right)
+    lt, rt = highlight(la), highlight(ra)
+    table, starts = rows(la, ra)
+    changed = sum(1 for kind, _, _ in table if kind == "!")
+    body = []
+    for r, (kind, i, j) in enumerate(table):
+        differs = kind == "!"
+        lmarks, rmarks = intraline(la[i], ra[j]) if differs and None not in (i, j) else ([], [])
+        rid = ' id="%s-%d"' % (anchor, starts.index(r) + 1) if r in starts else ""
+        body.append('<tr%s%s>%s%s</tr>' % (
+            rid, ' class="d"' if differs else "",
+            cells("old", None if i is None else ln[i], i is not None and render(lt[i], lmarks), differs),
+            cells("new", None if j is None else rn[j], j is not None and render(rt[j], rmarks), differs)))
+    jumps = " ".join('<a href="#%s-%d">%d</a>' % (anchor, k, k)
+                     for k in range(1, len(starts) + 1))
+    return "\n".join([
+        '<section id="%s">' % anchor,
+        "<h2>%s &#8594; %s: %s</h2>" % (left, right, idea),
+        "<p>%s</p>" % note,
+        '<p class="jump">%d of %d rows differ, in %d places: %s</p>' % (
+            changed, len(table), len(starts), jumps),
+        '<table class="diff"><colgroup><col class="n"><col class="g"><col><col class="n">'
+        '<col class="g"><col></colgroup>',
+        "<thead><tr><th colspan=\"3\">backends/%s.c</th><th colspan=\"3\">backends/%s.c</th>"
+        "</tr></thead>" % (left, right),
+        "<tbody>",
+    ] + body + [
+        "</tbody></table>",
+        '<p class="top"><a href="#contents">back to the contents</a></p>',
+        "</section>",
+    ])
+
+
+def page():
+    contents = "\n".join(
+        '<li><a href="#%s-%s">%s &#8594; %s</a>: <span class="idea">%s</span></li>' % (
+            left, right, left, right, idea) for left, right, idea, _ in PAIRS)
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en">',
+        "<head>",
+        '<meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        "<title>muxlab: the backends side by side</title>",
+        "<style>%s</style>" % CSS,
+        "</head>",
+        "<body>",
+        "<header>",
+        "<h1>muxlab: the backends side by side</h1>",
+        "<p>Each section below is two backend files, whole, line against line. "
+        "Rows on a tinted background differ: <span class=\"legend\"><span class=\"old\">"
+        "&#8722; the left file</span> <span class=\"new\">+ the right file</span></span>; "
+        "every other row is the same in both. The note above each pair says what the one "
+        "idea is and where to look. The column headings stay on screen while you scroll "
+        "a pair.</p>",
+        "<p>Line numbers are the files' own. The <code>/* LAB: name */</code> comment "
+        "lines that docs quote code by are left out. The core every backend is linked "
+        "with is described in <code>docs/architecture.md</code>; what each model costs, "
+        "in <code>docs/backends.md</code>. This page is generated by "
+        "<code>docs/side_by_side.py</code> (<code>make docs</code>); do not edit it by "
+        "hand.</p>",
+        "</header>",
+        '<nav id="contents">',
+        "<h2>Contents</h2>",
+        "<ol>",
+        contents,
+        "</ol>",
+        "</nav>",
+        "<main>",
+    ]
+    parts += [section(*pair) for pair in PAIRS]
+    parts += ["</main>", "</body>", "</html>", ""]
+    return "\n".join(parts)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", default=OUT, help="where to write the page (default: %(default)s)")
+    args = ap.parse_args()
+    with open(args.out, "w") as f:
+        f.write(page())
+
+
+if __name__ == "__main__":
+    main()
