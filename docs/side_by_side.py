@@ -108,6 +108,8 @@ PAIRS = [
 ]
 
 MARK = re.compile(r"^\s*/\* LAB: \S+ \*/$")
+LIKE = 0.6                # lines at least this alike face each other in a diff
+ALIGN_MAX_CELLS = 200000  # larger regions are simply zipped
 
 KEYWORDS = set("""auto break case char const continue default do double else enum
 extern float for goto if inline int long register restrict return short signed
@@ -130,7 +132,7 @@ CSS = """
 * { box-sizing: border-box; }
 body { margin: 0; color: var(--text); background: #fff;
   font: 15px/1.45 system-ui, -apple-system, "Segoe UI", "DejaVu Sans", sans-serif; }
-header, nav, section { padding: 0 16px; }
+header, nav, section { padding: 0 10px; }
 header { max-width: 62em; }
 h1 { font-size: 1.45em; margin: 14px 0 6px; }
 h2 { font-size: 1.15em; margin: 26px 0 6px; }
@@ -148,14 +150,15 @@ nav li { break-inside: avoid; margin: 2px 0; }
 table.diff { width: 100%; border-collapse: collapse; table-layout: fixed;
   font: 12px/1.4 ui-monospace, "DejaVu Sans Mono", "Liberation Mono", monospace;
   margin: 8px 0 4px; border: 1px solid var(--rule); }
-col.n { width: 3.2em; }
-col.g { width: 1.3em; }
+col.n { width: 2.9em; }
+col.g { width: 1.1em; }
 thead th { position: sticky; top: 0; z-index: 1; background: #f3f5f7;
   border-bottom: 1px solid var(--rule); text-align: left; padding: 4px 8px;
   font: 600 13px system-ui, "DejaVu Sans", sans-serif; }
-td { vertical-align: top; padding: 0 6px; }
+td { vertical-align: top; padding: 0 4px; }
 td.n { text-align: right; color: var(--muted); user-select: none; padding-right: 4px; }
-td.s { white-space: pre-wrap; overflow-wrap: anywhere; tab-size: 8; -moz-tab-size: 8; }
+td.s { white-space: pre-wrap; overflow-wrap: anywhere; tab-size: 8; -moz-tab-size: 8;
+  padding-left: calc(4px + 8ch); text-indent: -8ch; }
 td.s + td.n { border-left: 1px solid var(--rule); }
 tr.d td.old { background: var(--old); }
 tr.d td.new { background: var(--new); }
@@ -266,8 +269,50 @@ def rows(a, b):
             out += [("=", i, j) for i, j in zip(range(i1, i2), range(j1, j2))]
             continue
         starts.append(len(out))
-        out += [("!", i, j) for i, j in itertools.zip_longest(range(i1, i2), range(j1, j2))]
+        out += [("!", i, j) for i, j in align(a, b, i1, i2, j1, j2)]
     return out, starts
+
+
+def similar(x, y):
+    """How alike two lines are, 0 to 1; below LIKE counts as not alike."""
+    sm = difflib.SequenceMatcher(None, x.strip(), y.strip(), autojunk=False)
+    if sm.real_quick_ratio() < LIKE or sm.quick_ratio() < LIKE:
+        return 0.0
+    ratio = sm.ratio()
+    return ratio if ratio >= LIKE else 0.0
+
+
+def align(a, b, i1, i2, j1, j2):
+    """The rows of a region that differs, a[i1:i2] against b[j1:j2]: lines
+    that are alike face each other (so that a line changed by one word sits
+    beside its new version, not beside whatever line happens to come first),
+    found as the pairing in order with the most likeness; the lines between
+    two such pairs are zipped, a gap on the shorter side."""
+    n, m = i2 - i1, j2 - j1
+    if n == 0 or m == 0 or n * m > ALIGN_MAX_CELLS:
+        return list(itertools.zip_longest(range(i1, i2) if n else [], range(j1, j2) if m else []))
+    sim = [[similar(a[i1 + i], b[j1 + j]) for j in range(m)] for i in range(n)]
+    best = [[0.0] * (m + 1) for _ in range(n + 1)]
+    for i in range(n):
+        for j in range(m):
+            pair = best[i][j] + sim[i][j] if sim[i][j] else -1.0
+            best[i + 1][j + 1] = max(best[i][j + 1], best[i + 1][j], pair)
+    anchors, i, j = [], n, m
+    while i > 0 and j > 0:
+        if sim[i - 1][j - 1] and best[i][j] == best[i - 1][j - 1] + sim[i - 1][j - 1]:
+            anchors.append((i - 1, j - 1))
+            i, j = i - 1, j - 1
+        elif best[i][j] == best[i - 1][j]:
+            i -= 1
+        else:
+            j -= 1
+    out, pi, pj = [], 0, 0
+    for ai, aj in list(reversed(anchors)) + [(n, m)]:
+        out += itertools.zip_longest(range(i1 + pi, i1 + ai), range(j1 + pj, j1 + aj))
+        if (ai, aj) != (n, m):
+            out.append((i1 + ai, j1 + aj))
+        pi, pj = ai + 1, aj + 1
+    return out
 
 
 def cells(side, number, code, differs):
