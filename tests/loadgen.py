@@ -30,7 +30,8 @@ import time
 LOADGEN_TIMEOUT_S = 60      # a case whose loadgen runs longer than this hung
 # CSV columns added after the first version: appended, in this order, so
 # that scripts reading the first 28 columns by position still work.
-CSV_ADDED = ["requested_rate", "kept_up", "lost", "loadgen_cpu_pct", "server_peak_pss_kib"]
+CSV_ADDED = ["requested_rate", "kept_up", "lost", "loadgen_cpu_pct", "server_peak_pss_kib",
+             "transport"]
 # Every backend the Makefile builds (every backends/*.c but the core's).
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BACKENDS = subprocess.run(["make", "-s", "--no-print-directory", "-C", ROOT, "print-backends"],
@@ -200,6 +201,56 @@ def faulty(fault, at=1000):
     return handle
 
 
+class UdpTestServer:
+    """A UDP echo server on 127.0.0.1: one reply per datagram, to its
+    sender, but for its one fault: 'drop' answers no datagram whose number
+    (from 1) is a multiple of `every`; 'corrupt' changes byte 20 of the
+    reply to datagram `at`; 'dup' sends that reply twice.  It counts the
+    datagrams received and the replies dropped."""
+
+    def __init__(self, fault=None, every=0, at=10):
+        self.fault, self.every, self.at = fault, every, at
+        self.received = self.dropped = 0
+        self.stopping = False
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.05)      # to notice stop()
+        self.target = "127.0.0.1:%d" % self.sock.getsockname()[1]
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _replies(self, data):
+        self.received += 1
+        if self.fault == "drop" and self.received % self.every == 0:
+            self.dropped += 1
+            return []
+        if self.fault == "corrupt" and self.received == self.at:
+            return [data[:20] + bytes([data[20] ^ 0x5A]) + data[21:]]
+        if self.fault == "dup" and self.received == self.at:
+            return [data, data]
+        return [data]
+
+    def _serve(self):
+        while not self.stopping:
+            try:
+                data, peer = self.sock.recvfrom(65536)
+                for reply in self._replies(data):
+                    self.sock.sendto(reply, peer)
+            except OSError:     # timeout: look at self.stopping again
+                continue
+
+    def stop(self):
+        self.stopping = True
+        self.thread.join(timeout=2)
+        self.sock.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
 # A fork-per-connection server whose children burn a known amount of CPU
 # per message: a separate process, so that --server-pid sees it and its
 # children only.  argv: message size, CPU seconds to burn per message.  It
@@ -340,13 +391,14 @@ def median(values):
 
 
 class BinServer:
-    """One of the project's echo servers, started on a free port."""
+    """One of the project's echo servers, started on a free port; extra
+    arguments (e.g. --udp) are passed on."""
 
-    def __init__(self, path):
+    def __init__(self, path, *extra):
         self.tmp = tempfile.NamedTemporaryFile(prefix="loadgen-port-", delete=False)
         self.tmp.close()
         self.proc = subprocess.Popen([path, "--port", "0", "--port-file", self.tmp.name,
-                                      "--quiet"], stdout=subprocess.DEVNULL,
+                                      "--quiet", *extra], stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
         port = ""
@@ -388,7 +440,7 @@ def case_help():
     for opt in ["--conns", "--pipeline", "--size", "--rate", "--connect-per-request",
                 "--idle", "--duration", "--warmup", "--requests", "--threads",
                 "--server-pid", "--json", "--csv", "--csv-header", "--histogram",
-                "--connect-timeout", "--timeout", "unix:", "[::1]"]:
+                "--connect-timeout", "--timeout", "--udp", "unix:", "[::1]"]:
         check(opt in run.out, "--help does not mention %s" % opt)
 
 
@@ -543,6 +595,8 @@ def case_output_formats():
     with TestServer(echo()) as srv:
         run = loadgen("--requests", 300, "--json", srv.target)
         expect_ok(run)
+        check(run.json().get("transport") == "tcp", "JSON transport %r, wanted \"tcp\""
+              % run.json().get("transport"))
         tool = subprocess.run([sys.executable, "-m", "json.tool"], input=run.out,
                               capture_output=True, text=True)
         check(tool.returncode == 0, "json.tool rejects the output: %s" % tool.stderr)
@@ -555,6 +609,7 @@ def case_output_formats():
         check(header[27] == "server_peak_rss_kib" and header[28:] == CSV_ADDED,
               "the added CSV columns must follow the first 28, in order: %s" % header[27:])
         check(dict(zip(header, row))["messages"] == "300", "messages column")
+        check(dict(zip(header, row))["transport"] == "tcp", "transport column")
         alone = loadgen("--csv-header")
         expect_ok(alone)
         check(alone.out.splitlines() == [lines[0]], "--csv-header alone differs")
@@ -729,6 +784,11 @@ def case_refused():
     expect_error(loadgen("127.0.0.1:%d" % port), "refused")
     expect_error(loadgen("--connect-per-request", "127.0.0.1:%d" % port), "refused")
     expect_error(loadgen("unix:/nonexistent/loadgen.sock"), "no such socket")
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()                   # nothing receives there now: ICMP port unreachable
+    expect_error(loadgen("--udp", "--requests", 10, "127.0.0.1:%d" % port), "refused")
 
 
 def case_connect_timeout():
@@ -879,6 +939,107 @@ def case_backends():
     check(found > 0, "no bin/echo-* found in %s" % BINDIR)
 
 
+def udp_run(target, *args):
+    """A --udp --json run; returns the Run and its JSON."""
+    run = loadgen("--udp", "--json", *args, target)
+    return run, run.json()
+
+
+def expect_udp_counts(what, got, messages, lost=0, errors=0):
+    check(got.get("transport") == "udp", "%s: transport %r" % (what, got.get("transport")))
+    for key, want in (("messages", messages), ("lost", lost), ("errors", errors)):
+        check(got.get(key) == want, "%s: %s %r, wanted %d" % (what, key, got.get(key), want))
+    check(got["latency_us"]["count"] == messages + lost, "%s: histogram count %d != messages "
+          "%d + lost %d" % (what, got["latency_us"]["count"], messages, lost))
+
+
+def case_udp_backends():
+    """--udp against the project's event loops started with --udp: exact
+    counts, nothing lost, closed and open loop, smallest and largest size."""
+    for name in ("epoll", "select"):
+        path = os.path.join(BINDIR, "echo-" + name)
+        check(os.path.exists(path), "%s is not built" % path)
+        with BinServer(path, "--udp") as srv:
+            runs = [("closed", 3000, ["--requests", 3000, "--conns", 4, "--pipeline", 2]),
+                    ("open", 500, ["--rate", 2000, "--duration", 0.25, "--warmup", 0,
+                                   "--conns", 2]),
+                    ("--size 8", 200, ["--requests", 200, "--size", 8]),
+                    ("--size 65507", 200, ["--requests", 200, "--size", 65507])]
+            for what, want, args in runs:
+                run, got = udp_run(srv.target, *args)
+                expect_ok(run)
+                expect_udp_counts("echo-%s, %s" % (name, what), got, want)
+    with BinServer(os.path.join(BINDIR, "echo-epoll"), "--udp") as srv:
+        human = loadgen("--udp", "--requests", 100, srv.target)
+        csv_run = loadgen("--udp", "--requests", 100, "--csv", "--csv-header", srv.target)
+    expect_ok(human)
+    check("UDP" in human.out and "0 lost" in human.out, "the summary: %r" % human.out[:200])
+    expect_ok(csv_run)
+    check(csv_row(csv_run).get("transport") == "udp", "CSV transport %r"
+          % csv_row(csv_run).get("transport"))
+
+
+def case_udp_lost():
+    """A server that drops every 50th datagram: exactly those are lost,
+    counted in the tail at --timeout or more, the socket goes on, and the
+    run exits 1 with one line; closed and open loop."""
+    timeout_s = 0.2
+    for what, args in (("closed", ["--requests", 500, "--conns", 2, "--pipeline", 4]),
+                       ("open", ["--rate", 1000, "--duration", 0.5, "--warmup", 0,
+                                 "--conns", 2, "--pipeline", 4])):
+        with UdpTestServer("drop", every=50) as srv:
+            run, got = udp_run(srv.target, "--timeout", timeout_s, *args)
+        check(srv.received == 500 and srv.dropped == 10, "%s: the server received %d "
+              "datagrams, dropped %d; wanted 500, 10" % (what, srv.received, srv.dropped))
+        expect_udp_counts(what, got, 490, lost=10)
+        check(run.rc == 1 and len(run.err_lines()) == 1 and "10 of 500" in run.err,
+              "%s: exit %d, stderr %r" % (what, run.rc, run.err))
+        lat = got["latency_us"]
+        for key in ("p99", "max"):          # 10 of 500 lost: 2% of the samples
+            check(lat[key] >= timeout_s * 1e6, "%s: %s %.0f us is below the %g s timeout"
+                  % (what, key, lat[key], timeout_s))
+        check(lat["p50"] < timeout_s * 1e6 / 2, "%s: p50 %.0f us: the replies that came "
+              "are not that slow" % (what, lat["p50"]))
+        check(got.get("latency_lower_bound") is True, "%s: not marked as lower bounds" % what)
+    with UdpTestServer("drop", every=50) as srv:
+        human = loadgen("--udp", "--requests", 100, "--timeout", timeout_s, srv.target)
+    check("0 errors, 2 lost" in human.out and "lower bound" in human.out,
+          "the summary: %r" % human.out[:300])
+
+
+def case_udp_corrupt():
+    """A changed byte is a corruption error; the datagram has no correct
+    reply, so it is lost too."""
+    with UdpTestServer("corrupt", at=10) as srv:
+        run, got = udp_run(srv.target, "--requests", 100, "--timeout", 0.2)
+    expect_error(run, "wrong byte", "datagram")
+    expect_udp_counts("corrupt", got, 99, lost=1, errors=1)
+
+
+def case_udp_dup():
+    """A reply sent twice is one reply and one error: counted once."""
+    with UdpTestServer("dup", at=10) as srv:
+        run, got = udp_run(srv.target, "--requests", 100, "--pipeline", 2)
+    check(srv.received == 100, "the server received %d datagrams" % srv.received)
+    expect_error(run, "not in flight")
+    expect_udp_counts("dup", got, 100, errors=1)
+
+
+def case_udp_refusals():
+    """What --udp cannot mean: exit 2 and one line that says why.  (Before
+    --udp existed, each of these was exit 2 too, as an unknown option.)"""
+    bad = [(["--connect-per-request"], "connect-per-request"), (["--idle", 2], "idle"),
+           (["--size", 7], "65507"), (["--size", 65508], "65507")]
+    for args, word in [(a + ["127.0.0.1:9"], w) for a, w in bad] + [
+            (["unix:/tmp/loadgen-test.sock"], "unix:"), (["tcp://127.0.0.1:9"], "tcp://")]:
+        run = loadgen("--udp", *args)
+        lines = run.err_lines()
+        check(run.rc == 2 and len(lines) == 1 and run.out == "", "%s: exit %d, stderr %r"
+              % (args, run.rc, lines))
+        check(word in lines[0] and "unknown option" not in lines[0],
+              "%s: the error line does not say why: %r" % (args, lines[0]))
+
+
 CASES = {
     "help": case_help,
     "bad-options": case_bad_options,
@@ -912,6 +1073,11 @@ CASES = {
     "loadgen-own-rss": case_loadgen_own_rss,
     "server-pss-fork": case_server_pss_fork,
     "backends": case_backends,
+    "udp-backends": case_udp_backends,
+    "udp-lost": case_udp_lost,
+    "udp-corrupt": case_udp_corrupt,
+    "udp-dup": case_udp_dup,
+    "udp-refusals": case_udp_refusals,
 }
 
 

@@ -20,13 +20,15 @@
 
 
 /* A socket ready for the event loop.  TCP_NODELAY because a round trip of
- * one small message is exactly what Nagle's algorithm would delay. */
+ * one small message is exactly what Nagle's algorithm would delay.  A UDP
+ * socket is connected too: send() needs no address, and recv() takes
+ * datagrams from the server only. */
 int socket_for(const struct target *t)
 {
-	int fd = socket(t->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int fd = socket(t->family, t->socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
-	if (t->family != AF_UNIX) {
+	if (t->socktype == SOCK_STREAM && t->family != AF_UNIX) {
 		int one = 1;
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	}

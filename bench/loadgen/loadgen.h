@@ -19,7 +19,9 @@
 #define MAX_THREADS      64
 #define MAX_CONNS        1000000
 #define NS_PER_S         1000000000ull
-#define RECV_BYTES       (64 * 1024)     /* one recv() at most */
+#define RECV_BYTES       (64 * 1024)     /* one recv() at most: any UDP payload fits */
+#define MIN_UDP_SIZE     8               /* --udp: the sequence number, then the pattern */
+#define MAX_UDP_SIZE     65507           /* --udp: 65535 - 20 (IPv4) - 8 (UDP header) */
 
 enum mode { MODE_CLOSED, MODE_OPEN, MODE_CPR };
 
@@ -27,6 +29,7 @@ struct target {
 	struct sockaddr_storage addr;
 	socklen_t addrlen;
 	int family;                     /* AF_INET, AF_INET6 or AF_UNIX */
+	int socktype;                   /* SOCK_STREAM, or SOCK_DGRAM with --udp */
 	char text[128];                 /* as the user wrote it, for messages */
 };
 
@@ -35,7 +38,8 @@ struct options {
 	bool have_target;
 	enum mode mode;
 	unsigned conns, pipeline, threads, idle;
-	unsigned size;                  /* bytes per message */
+	unsigned size;                  /* bytes per message (per datagram with --udp) */
+	bool udp;                       /* --udp: each message one datagram */
 	double rate;                    /* messages/s in total (open loop) */
 	double duration_s, warmup_s;
 	bool duration_given;
@@ -57,11 +61,15 @@ struct schedule {
 };
 
 /* One message on its way: when it should have gone (open loop), when it
- * went, and whether it falls in the measured interval. */
+ * went, and whether it falls in the measured interval.  Over TCP the
+ * entries of a connection's ring are used in order; with --udp the entry is
+ * a slot, the one its datagram's sequence number picks (datagram.c). */
 struct inflight {
 	uint64_t intended_ns;
 	uint64_t sent_ns;
+	uint64_t seq;                   /* --udp: the sequence number it carries */
 	bool measured;
+	bool waiting;                   /* for its reply: the entry is in use */
 };
 
 enum conn_state { CONN_CLOSED, CONN_CONNECTING, CONN_OPEN, CONN_RETRY };
@@ -73,7 +81,9 @@ struct conn {
 	bool want_write;                /* EPOLLOUT is on: the socket buffer was full */
 	uint32_t id;                    /* global index, picks its pattern start */
 	uint64_t base;                  /* pattern offset of stream byte 0 */
-	uint64_t queued, sent, received;/* stream offsets in bytes */
+	uint64_t queued, sent, received;/* stream offsets in bytes; --udp: queued is
+					 * the next sequence number, sent the first
+					 * one not sent yet, received unused */
 	uint64_t completed;             /* whole replies received */
 	struct inflight *ring;          /* --pipeline entries */
 	unsigned ring_head, ring_count;
@@ -163,6 +173,15 @@ void conn_issue(struct worker *w, struct conn *c, uint64_t intended_ns, uint64_t
 void conn_fail(struct worker *w, struct conn *c, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 void record_lost(struct worker *w, uint64_t intended_ns, uint64_t sent_ns, uint64_t now);
+unsigned give_up_sent_before(struct worker *w, struct conn *c, uint64_t before, uint64_t now);
+void reply_done(struct worker *w, struct conn *c, struct inflight *m, uint64_t now);
 int watch(struct worker *w, struct conn *c, uint32_t events, int op);
+void want_write(struct worker *w, struct conn *c, bool on);
+
+/* datagram.c: --udp, one datagram per message */
+struct inflight *dgram_slot(struct worker *w, struct conn *c);
+int dgram_flush(struct worker *w, struct conn *c);
+void dgram_on_readable(struct worker *w, struct conn *c);
+void dgram_check_timeouts(struct worker *w, struct conn *c, uint64_t now);
 
 #endif

@@ -281,8 +281,8 @@ static int print_results(const struct options *opt, const struct results *r)
 	} else
 		report_human(stdout, r);
 	fflush(stdout);
-	if (!r->errors)
-		report_warnings(stderr, r);     /* with errors, the error line says why */
+	if (!r->errors && !r->lost)
+		report_warnings(stderr, r);     /* otherwise the error line says why */
 	int status = 0;
 	if (opt->histogram_path && report_histogram_file(opt->histogram_path, r) < 0)
 		status = 1;
@@ -292,6 +292,13 @@ static int print_results(const struct options *opt, const struct results *r)
 				(unsigned long long)r->errors);
 		else
 			fprintf(stderr, "loadgen: %s\n", r->first_error);
+		status = 1;
+	} else if (r->lost) {
+		/* Only UDP loses messages without an error: a datagram is lost
+		 * by design, but it is a reply missing all the same. */
+		fprintf(stderr, "loadgen: %llu of %llu measured datagrams lost: no reply within "
+			"--timeout %g s\n", (unsigned long long)r->lost,
+			(unsigned long long)(r->messages + r->lost), opt->reply_timeout_s);
 		status = 1;
 	}
 	return status;

@@ -28,7 +28,8 @@ static const char usage_text[] =
 "Load (closed loop unless --rate is given):\n"
 "  -c, --conns N           connections carrying messages (default 1)\n"
 "  -p, --pipeline D        messages in flight per connection (default 1)\n"
-"  -s, --size B            bytes per message, 1..1048576 (default 64)\n"
+"  -s, --size B            bytes per message, 1..1048576, with --udp\n"
+"                          8..65507 (default 64)\n"
 "  -r, --rate R            open loop: R messages/s in total on a fixed\n"
 "                          schedule; latency counts from the scheduled time\n"
 "                          (coordinated-omission corrected); the latency from\n"
@@ -42,6 +43,12 @@ static const char usage_text[] =
 "                          each scheduled send and poll instead, so that the\n"
 "                          thread's wake-up delay is not counted as latency;\n"
 "                          costs up to U CPU-us per message (default 0)\n"
+"      --udp               each message is one UDP datagram; each of --conns\n"
+"                          is a connected UDP socket.  The first 8 bytes are a\n"
+"                          sequence number that replies are matched by; a\n"
+"                          datagram without a reply within --timeout is lost\n"
+"                          and its socket goes on.  Not with unix:PATH,\n"
+"                          --connect-per-request or --idle\n"
 "      --idle K            also open K connections and hold them idle for the\n"
 "                          whole run (idle-connection scaling)\n"
 "  -t, --threads T         event-loop threads, connections spread evenly\n"
@@ -58,7 +65,8 @@ static const char usage_text[] =
 "                          S seconds (default 5)\n"
 "      --timeout S         a connection that gets no reply byte for S seconds\n"
 "                          while waiting for one is an error (default 10);\n"
-"                          its messages count as lost\n"
+"                          its messages count as lost.  With --udp: a\n"
+"                          datagram without a reply for S seconds is lost\n"
 "\n"
 "Measurement and output:\n"
 "      --server-pid PID    also report the server's CPU time (user, sys; its\n"
@@ -81,14 +89,15 @@ static const char usage_text[] =
 "rate achieved: measured messages over the time from the end of warmup to\n"
 "the last reply.  With --rate the requested rate is shown beside it, and a\n"
 "warning if it is below 95% of it.  A lost message (no reply: its\n"
-"connection failed) is counted and recorded with the time it had waited, so\n"
-"with any lost the latencies are lower bounds.  Exit status: 0 all replies\n"
-"correct, 1 an error (wrong or missing bytes, lost connection, limit hit),\n"
-"2 bad usage.\n";
+"connection failed, or its datagram got none within --timeout) is counted\n"
+"and recorded with the time it had waited, so with any lost the latencies\n"
+"are lower bounds.  Exit status: 0 all replies correct and none lost, 1 an\n"
+"error (wrong, missing or extra bytes or datagrams, lost connection, limit\n"
+"hit) or a lost message, 2 bad usage.\n";
 
 enum { OPT_CPR = 256, OPT_IDLE, OPT_CONNECT_TIMEOUT, OPT_TIMEOUT,
        OPT_SERVER_PID, OPT_JSON, OPT_CSV, OPT_CSV_HEADER, OPT_HISTOGRAM,
-       OPT_REPLAY, OPT_SPIN };
+       OPT_REPLAY, OPT_SPIN, OPT_UDP };
 
 static const struct option long_options[] = {
 	{ "conns",               required_argument, NULL, 'c' },
@@ -110,6 +119,7 @@ static const struct option long_options[] = {
 	{ "histogram",           required_argument, NULL, OPT_HISTOGRAM },
 	{ "replay",              required_argument, NULL, OPT_REPLAY },
 	{ "spin-us",             required_argument, NULL, OPT_SPIN },
+	{ "udp",                 no_argument,       NULL, OPT_UDP },
 	{ "help",                no_argument,       NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -286,12 +296,37 @@ static void apply_option(struct options *opt, int c, const char *arg)
 	case OPT_HISTOGRAM: opt->histogram_path = arg; break;
 	case OPT_REPLAY: opt->replay_path = arg; break;
 	case OPT_SPIN: opt->spin_ns = parse_count("--spin-us", arg, 0, 1000000) * 1000; break;
+	case OPT_UDP: opt->udp = true; break;
 	}
+}
+
+/* UDP has no connection to set up or to hold idle, and the servers' --udp
+ * is IP only.  A datagram carries its sequence number and fits in one IPv4
+ * UDP payload. */
+static void check_udp(struct options *opt)
+{
+	opt->target.socktype = opt->udp ? SOCK_DGRAM : SOCK_STREAM;
+	if (!opt->udp)
+		return;
+	if (opt->mode == MODE_CPR)
+		usage_error("--udp and --connect-per-request cannot be combined: UDP has no "
+			    "connection to set up");
+	if (opt->idle)
+		usage_error("--udp and --idle cannot be combined: UDP has no connection to "
+			    "hold idle");
+	if (opt->have_target && opt->target.family == AF_UNIX)
+		usage_error("--udp needs a HOST:PORT target, not %s", opt->target.text);
+	if (opt->have_target && strncmp(opt->target.text, "tcp://", 6) == 0)
+		usage_error("--udp and a tcp:// target cannot be combined: write HOST:PORT");
+	if (opt->size < MIN_UDP_SIZE || opt->size > MAX_UDP_SIZE)
+		usage_error("--size %u: with --udp must be between %u (the sequence number) and "
+			    "%u (the largest UDP payload)", opt->size, MIN_UDP_SIZE, MAX_UDP_SIZE);
 }
 
 /* Combinations that cannot mean anything. */
 static void check_combinations(struct options *opt)
 {
+	check_udp(opt);
 	if (opt->rate > 0 && opt->mode == MODE_CPR)
 		usage_error("--rate and --connect-per-request cannot be combined");
 	if (opt->rate > 0)

@@ -12,6 +12,11 @@ static const char *const percentile_keys[] = { "p50", "p90", "p99", "p999", "p99
 #define NPERCENTILES (sizeof(percentiles) / sizeof(percentiles[0]))
 #define KEPT_UP_SHARE 0.95      /* open loop achieving less did not keep up */
 
+static const char *transport(const struct options *o)
+{
+	return o->udp ? "udp" : "tcp";
+}
+
 static double us(double ns)
 {
 	return ns / 1000.0;
@@ -99,8 +104,8 @@ static bool latency_lower_bound(const struct results *r)
 void report_human(FILE *out, const struct results *r)
 {
 	const struct options *o = r->opt;
-	fprintf(out, "%s on %s: %u conns x pipeline %u, %u B messages, %u thread%s, %u idle",
-		mode_name(o->mode), o->target.text, o->conns, o->pipeline, o->size,
+	fprintf(out, "%s on %s%s: %u conns x pipeline %u, %u B messages, %u thread%s, %u idle",
+		mode_name(o->mode), o->udp ? "UDP " : "", o->target.text, o->conns, o->pipeline, o->size,
 		o->threads, o->threads == 1 ? "" : "s", o->idle);
 	if (o->mode == MODE_OPEN)
 		fprintf(out, ", rate %g msg/s", o->rate);
@@ -194,6 +199,7 @@ void report_json(FILE *out, const struct results *r)
 	const struct options *o = r->opt;
 	fprintf(out, "{\n  \"target\": ");
 	json_string(out, o->target.text);
+	fprintf(out, ",\n  \"transport\": \"%s\"", transport(o));
 	fprintf(out, ",\n  \"mode\": \"%s\", \"conns\": %u, \"pipeline\": %u, \"size\": %u, "
 		"\"threads\": %u, \"idle\": %u, \"rate\": %g, \"warmup_s\": %g",
 		mode_name(o->mode), o->conns, o->pipeline, o->size, o->threads, o->idle,
@@ -238,7 +244,8 @@ static const char csv_header[] =
 	"errors,lat_min_us,lat_mean_us,lat_stdev_us,lat_p50_us,lat_p90_us,lat_p99_us,"
 	"lat_p999_us,lat_p9999_us,lat_max_us,uncorrected_p50_us,uncorrected_p99_us,"
 	"connect_p50_us,connect_p99_us,loadgen_cpu_us_per_msg,server_cpu_us_per_msg,"
-	"server_peak_rss_kib,requested_rate,kept_up,lost,loadgen_cpu_pct,server_peak_pss_kib\n";
+	"server_peak_rss_kib,requested_rate,kept_up,lost,loadgen_cpu_pct,server_peak_pss_kib,"
+	"transport\n";
 
 void report_csv_header(FILE *out)
 {
@@ -281,7 +288,7 @@ void report_csv(FILE *out, const struct results *r)
 	fprintf(out, ",%llu,%.3f,", (unsigned long long)r->lost, cpu_pct(&r->self_cpu, r));
 	if (r->have_server && r->server_peak_pss_kib >= 0)
 		fprintf(out, "%ld", r->server_peak_pss_kib);
-	fprintf(out, "\n");
+	fprintf(out, ",%s\n", transport(o));
 }
 
 /* HdrHistogram's percentile layout: plot column 4 on a log x axis against

@@ -1,6 +1,8 @@
 /* stream.c - one connection's byte stream: queue messages, send the
  * pattern, check every byte that comes back, and turn whole replies into
- * latency samples.  Used by all three modes. */
+ * latency samples.  Used by all three modes.  What a message's life has in
+ * common over TCP and UDP (issue, reply, loss) is here too; datagram.c has
+ * the rest of --udp. */
 #include "loadgen.h"
 #include "pattern.h"
 
@@ -20,6 +22,16 @@ int watch(struct worker *w, struct conn *c, uint32_t events, int op)
 	return -1;
 }
 
+/* A full socket buffer is normal under pipelining: ask epoll for EPOLLOUT
+ * and carry on; turn it off again once drained, or every loop would wake
+ * up for a writable socket. */
+void want_write(struct worker *w, struct conn *c, bool on)
+{
+	if (c->want_write != on && watch(w, c, on ? EPOLLIN | EPOLLOUT : EPOLLIN,
+					 EPOLL_CTL_MOD) == 0)
+		c->want_write = on;
+}
+
 /* A measured message whose reply will never come.  Its latency is at
  * least the time it has waited so far: record that, a lower bound, so
  * that the tail shows the message instead of losing it.  sent_ns 0: it
@@ -36,11 +48,33 @@ void record_lost(struct worker *w, uint64_t intended_ns, uint64_t sent_ns, uint6
 		hist_record(&w->uncorrected, now - sent_ns);
 }
 
+/* Give up the messages of c still waiting for a reply that were sent
+ * before `before`: they are lost; returns how many.  A message sent during
+ * warmup but lost after it is lost in the measured interval all the same:
+ * a client the server never serves sends its only message at the start,
+ * and that loss is the run's worst latency, not something to leave out. */
+unsigned give_up_sent_before(struct worker *w, struct conn *c, uint64_t before, uint64_t now)
+{
+	unsigned left = c->ring_count, lost = 0;
+	for (unsigned i = 0; left > 0; i++) {
+		struct inflight *m = &c->ring[i];
+		if (!m->waiting)
+			continue;
+		left--;
+		if (m->sent_ns >= before)
+			continue;
+		m->waiting = false;
+		lost++;
+		if (m->measured || now >= w->sched->warm_end)
+			record_lost(w, m->intended_ns, m->sent_ns, now);
+	}
+	c->ring_count -= lost;
+	w->inflight -= lost;
+	return lost;
+}
+
 /* The connection is unusable: record why, count what it had in flight as
- * lost, and close it.  A message sent during warmup but lost after it is
- * lost in the measured interval all the same: a client the server never
- * serves sends its only message at the start, and that loss is the run's
- * worst latency, not something to leave out. */
+ * lost, and close it. */
 void conn_fail(struct worker *w, struct conn *c, const char *fmt, ...)
 {
 	char reason[ERROR_BYTES];
@@ -49,14 +83,7 @@ void conn_fail(struct worker *w, struct conn *c, const char *fmt, ...)
 	vsnprintf(reason, sizeof(reason), fmt, ap);
 	va_end(ap);
 	worker_fail(w, "%s", reason);
-	uint64_t now = now_ns();
-	for (unsigned i = 0; i < c->ring_count; i++) {
-		const struct inflight *m = &c->ring[(c->ring_head + i) % w->opt->pipeline];
-		if (m->measured || now >= w->sched->warm_end)
-			record_lost(w, m->intended_ns, m->sent_ns, now);
-	}
-	w->inflight -= c->ring_count;
-	c->ring_count = 0;
+	give_up_sent_before(w, c, UINT64_MAX, now_ns());
 	if (c->state == CONN_CONNECTING)
 		w->connecting--;
 	if (!c->idle && w->live > 0)
@@ -64,24 +91,31 @@ void conn_fail(struct worker *w, struct conn *c, const char *fmt, ...)
 	conn_close(w, c);
 }
 
+/* Queue one message; conn_flush() sends it.  The caller has checked that
+ * the connection has room for it. */
 void conn_issue(struct worker *w, struct conn *c, uint64_t intended_ns, uint64_t now)
 {
-	unsigned depth = w->opt->pipeline;
-	struct inflight *m = &c->ring[(c->ring_head + c->ring_count) % depth];
+	struct inflight *m;
+	if (w->opt->udp) {
+		m = dgram_slot(w, c);
+	} else {
+		m = &c->ring[(c->ring_head + c->ring_count) % w->opt->pipeline];
+		c->queued += w->opt->size;
+	}
 	m->intended_ns = intended_ns;
 	m->sent_ns = now;
 	m->measured = intended_ns >= w->sched->warm_end;
+	m->waiting = true;
 	if (c->ring_count++ == 0)
 		c->last_progress_ns = now;      /* the reply timeout starts now */
-	c->queued += w->opt->size;
 	w->inflight++;
 }
 
-/* Send what is queued.  A full socket buffer is normal under pipelining:
- * ask epoll for EPOLLOUT and carry on; turn it off again once drained,
- * or every loop would wake up for a writable socket. */
+/* Send what is queued, as far as the socket buffer takes it. */
 int conn_flush(struct worker *w, struct conn *c)
 {
+	if (w->opt->udp)
+		return dgram_flush(w, c);
 	while (c->sent < c->queued) {
 		uint64_t len = c->queued - c->sent;
 		if (len > PATTERN_PERIOD)
@@ -91,8 +125,7 @@ int conn_flush(struct worker *w, struct conn *c)
 			if (errno == EINTR)
 				continue;
 			if (errno == EAGAIN) {
-				if (!c->want_write && watch(w, c, EPOLLIN | EPOLLOUT, EPOLL_CTL_MOD) == 0)
-					c->want_write = true;
+				want_write(w, c, true);
 				return 0;
 			}
 			conn_fail(w, c, "send on connection %u: %s (server closed or reset it)",
@@ -101,8 +134,7 @@ int conn_flush(struct worker *w, struct conn *c)
 		}
 		c->sent += (uint64_t)n;
 	}
-	if (c->want_write && watch(w, c, EPOLLIN, EPOLL_CTL_MOD) == 0)
-		c->want_write = false;
+	want_write(w, c, false);
 	return 0;
 }
 
@@ -147,29 +179,36 @@ static bool check_reply(struct worker *w, struct conn *c, size_t n)
 }
 
 /* LAB: complete */
-/* Replies complete in order: the oldest message is done once its last
- * byte is in.  Each one becomes a latency sample: corrected from the
- * intended send time, uncorrected from the actual one. */
+/* Over TCP replies complete in order: the oldest message is done once the
+ * last byte of its reply is in.  Each one becomes a latency sample. */
 static void complete_replies(struct worker *w, struct conn *c, uint64_t now)
 {
-	unsigned depth = w->opt->pipeline;
 	while (c->ring_count > 0 && c->received >= (c->completed + 1) * w->opt->size) {
 		struct inflight *m = &c->ring[c->ring_head];
-		c->ring_head = (c->ring_head + 1) % depth;
-		c->ring_count--;
-		c->completed++;
-		w->inflight--;
-		if (m->measured) {
-			hist_record(&w->latency, now - m->intended_ns);
-			if (w->opt->mode == MODE_OPEN)
-				hist_record(&w->uncorrected, now - m->sent_ns);
-			w->measured++;
-			w->last_done_ns = now;
-		}
-		worker_reply_done(w, c, now);
+		c->ring_head = (c->ring_head + 1) % w->opt->pipeline;
+		reply_done(w, c, m, now);
 		if (c->state != CONN_OPEN)
 			return;         /* connect-per-request closed it */
 	}
+}
+
+/* Message m has its reply.  It becomes a latency sample: corrected from
+ * the intended send time, uncorrected from the actual one; then its place
+ * goes to the next message, if any. */
+void reply_done(struct worker *w, struct conn *c, struct inflight *m, uint64_t now)
+{
+	m->waiting = false;
+	c->ring_count--;
+	c->completed++;
+	w->inflight--;
+	if (m->measured) {
+		hist_record(&w->latency, now - m->intended_ns);
+		if (w->opt->mode == MODE_OPEN)
+			hist_record(&w->uncorrected, now - m->sent_ns);
+		w->measured++;
+		w->last_done_ns = now;
+	}
+	worker_reply_done(w, c, now);
 }
 /* LAB: end */
 
@@ -178,6 +217,10 @@ static void complete_replies(struct worker *w, struct conn *c, uint64_t now)
  * extra recv that would only return EAGAIN. */
 void conn_on_readable(struct worker *w, struct conn *c)
 {
+	if (w->opt->udp) {
+		dgram_on_readable(w, c);
+		return;
+	}
 	ssize_t n = recv(c->fd, w->rbuf, RECV_BYTES, 0);
 	if (n < 0) {
 		if (errno == EAGAIN || errno == EINTR)

@@ -179,7 +179,8 @@ static void on_timer(struct worker *w)
 
 /* A connection that waits longer than --timeout for a reply byte is
  * failed, so that a stalled or one-client-at-a-time server ends the run
- * with an error instead of hanging it. */
+ * with an error instead of hanging it.  A UDP socket only loses the
+ * datagrams that waited that long. */
 static void scan_timeouts(struct worker *w, uint64_t now)
 {
 	uint64_t limit = (uint64_t)(w->opt->reply_timeout_s * NS_PER_S);
@@ -187,6 +188,8 @@ static void scan_timeouts(struct worker *w, uint64_t now)
 		struct conn *c = &w->conns[i];
 		if (c->state == CONN_CONNECTING)
 			cpr_check_timeout(w, c, now);
+		else if (c->state == CONN_OPEN && c->ring_count > 0 && w->opt->udp)
+			dgram_check_timeouts(w, c, now);
 		else if (c->state == CONN_OPEN && c->ring_count > 0 &&
 			 now - c->last_progress_ns > limit)
 			conn_fail(w, c, "no reply on connection %u for %g s (%llu bytes outstanding): "

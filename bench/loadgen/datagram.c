@@ -1,0 +1,159 @@
+/* datagram.c - --udp: each message is one datagram on a connected UDP
+ * socket, and UDP may lose, duplicate or reorder it.  So a reply is matched
+ * by what it says, not by where it comes in a stream: its first 8 bytes are
+ * a per-socket sequence number, the rest is the pattern (pattern.h) at the
+ * offset that datagram would have had in a TCP stream, and every byte is
+ * checked.  A datagram without a reply within --timeout is lost: counted
+ * and put in the tail like a lost TCP message, but its socket goes on. */
+#include "loadgen.h"
+#include "pattern.h"
+
+#include <endian.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#define SEQ_BYTES  MIN_UDP_SIZE         /* big-endian, at the start */
+
+/* Where the pattern of datagram seq starts, after its sequence number. */
+static uint64_t payload_offset(const struct worker *w, const struct conn *c, uint64_t seq)
+{
+	return c->base + seq * w->opt->size + SEQ_BYTES;
+}
+
+/* The slot of sequence number seq is ring[seq % pipeline], so that a reply
+ * finds its message at once, in whatever order replies come.  Numbers
+ * rise; one whose slot still waits for an earlier datagram (late, or lost
+ * and not yet given up) is skipped and never sent.  The caller has room,
+ * so some slot is free. */
+struct inflight *dgram_slot(struct worker *w, struct conn *c)
+{
+	unsigned depth = w->opt->pipeline;
+	while (c->ring[c->queued % depth].waiting)
+		c->queued++;
+	struct inflight *m = &c->ring[c->queued % depth];
+	m->seq = c->queued++;
+	return m;
+}
+
+/* Nothing listening sends an ICMP port unreachable, which the connected
+ * socket reports as ECONNREFUSED on its next send or recv. */
+static void socket_error(struct worker *w, struct conn *c, const char *call)
+{
+	if (errno == ECONNREFUSED)
+		conn_fail(w, c, "%s on UDP socket %u: connection refused: nothing listens on "
+			  "UDP %s (does the server serve --udp?)", call, c->id,
+			  w->opt->target.text);
+	else
+		conn_fail(w, c, "%s on UDP socket %u: %s", call, c->id, strerror(errno));
+}
+
+/* One datagram, the sequence number and the pattern gathered by sendmsg
+ * without a copy. */
+static ssize_t send_datagram(struct worker *w, struct conn *c, uint64_t seq)
+{
+	uint64_t seq_be = htobe64(seq);
+	struct iovec iov[2] = {
+		{ .iov_base = &seq_be, .iov_len = SEQ_BYTES },
+		{ .iov_base = (void *)pattern_at(payload_offset(w, c, seq)),
+		  .iov_len = w->opt->size - SEQ_BYTES },
+	};
+	struct msghdr msg = { .msg_iov = iov, .msg_iovlen = 2 };
+	return sendmsg(c->fd, &msg, 0);
+}
+
+/* Send every datagram issued and not sent yet, in order.  Over loopback
+ * the send buffer hardly ever fills (a datagram leaves it when it is handed
+ * to the loopback device); if it does, wait for EPOLLOUT as over TCP.
+ * ENOBUFS is the kernel dropping it on the way out: it goes unanswered and
+ * is lost like any other. */
+int dgram_flush(struct worker *w, struct conn *c)
+{
+	while (c->sent < c->queued) {
+		uint64_t seq = c->sent;
+		const struct inflight *m = &c->ring[seq % w->opt->pipeline];
+		bool issued = m->waiting && m->seq == seq;     /* not skipped or given up */
+		if (issued && send_datagram(w, c, seq) < 0 && errno != ENOBUFS) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN) {
+				want_write(w, c, true);
+				return 0;
+			}
+			socket_error(w, c, "send");
+			return -1;
+		}
+		c->sent++;
+	}
+	want_write(w, c, false);
+	return 0;
+}
+
+/* The message that a reply of n bytes in w->rbuf answers, or NULL if it
+ * is not the correct answer to a datagram in flight: an error, which
+ * changes nothing else, so the datagram it should have answered still
+ * waits for its reply and is lost if none comes. */
+static struct inflight *match_reply(struct worker *w, struct conn *c, size_t n)
+{
+	unsigned size = w->opt->size;
+	if (n != size) {
+		worker_fail(w, "reply of %zu bytes on UDP socket %u, expected %u: data corrupted "
+			    "or truncated", n, c->id, size);
+		return NULL;
+	}
+	uint64_t seq_be;
+	memcpy(&seq_be, w->rbuf, SEQ_BYTES);
+	uint64_t seq = be64toh(seq_be);
+	struct inflight *m = &c->ring[seq % w->opt->pipeline];
+	if (!m->waiting || m->seq != seq) {
+		worker_fail(w, "reply to datagram %llu on UDP socket %u, which is not in flight: "
+			    "duplicated, later than --timeout, or its sequence number corrupted",
+			    (unsigned long long)seq, c->id);
+		return NULL;
+	}
+	uint64_t offset = payload_offset(w, c, seq);
+	size_t bad = pattern_check(w->rbuf + SEQ_BYTES, size - SEQ_BYTES, offset);
+	if (bad < size - SEQ_BYTES) {
+		worker_fail(w, "wrong byte in the reply to datagram %llu on UDP socket %u at byte "
+			    "%zu: expected 0x%02x, got 0x%02x: data corrupted",
+			    (unsigned long long)seq, c->id, SEQ_BYTES + bad,
+			    *pattern_at(offset + bad), w->rbuf[SEQ_BYTES + bad]);
+		return NULL;
+	}
+	return m;
+}
+
+/* One datagram per wakeup, like one recv per wakeup over TCP: what is
+ * left in the socket makes epoll_wait report it again. */
+void dgram_on_readable(struct worker *w, struct conn *c)
+{
+	ssize_t n = recv(c->fd, w->rbuf, RECV_BYTES, 0);
+	if (n < 0) {
+		if (errno == EAGAIN || errno == EINTR)
+			return;
+		socket_error(w, c, "recv");
+		return;
+	}
+	uint64_t now = now_ns();        /* the reply's arrival, as close as we can */
+	struct inflight *m = match_reply(w, c, (size_t)n);
+	if (m)
+		reply_done(w, c, m, now);
+	if (c->state == CONN_OPEN && c->sent < c->queued)
+		dgram_flush(w, c);
+}
+
+/* A datagram without a reply for --timeout after it was sent is lost.  UDP
+ * loses datagrams by design, so that is not the socket's end: its slot goes
+ * to the next message as a reply's would. */
+void dgram_check_timeouts(struct worker *w, struct conn *c, uint64_t now)
+{
+	uint64_t limit = (uint64_t)(w->opt->reply_timeout_s * NS_PER_S);
+	if (now < limit)
+		return;
+	for (unsigned lost = give_up_sent_before(w, c, now - limit, now); lost > 0; lost--)
+		worker_reply_done(w, c, now);
+	if (c->sent < c->queued)
+		dgram_flush(w, c);
+}
