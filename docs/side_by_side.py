@@ -88,7 +88,8 @@ PAIRS = [
      "the client would stay open) and must reap every child, woken by SIGCHLD "
      "(<code>reap_children()</code>), or they stay zombies. A stop sends each "
      "child SIGTERM. Nothing is shared, so no lock: each child has its own memory "
-     "and fd table, at the price of a <code>fork()</code> per client."),
+     "and fd table, at the price of a <code>fork()</code> per client. Start at the "
+     "bottom: <code>backend_run()</code> and <code>serve()</code>."),
     ("threads", "pool", "a thread per client becomes a fixed pool",
      "The threads are made once, at start. The main thread accepts and puts each "
      "client in a bounded queue (<code>not_empty</code>, <code>not_full</code>); "
@@ -96,7 +97,8 @@ PAIRS = [
      "bounded: at most <code>--workers</code> clients are served and as many "
      "wait in the queue; once it is full the acceptor stops accepting and the "
      "rest wait in the listen backlog. The cost is a lock and a wake-up per "
-     "client handed over."),
+     "client handed over. Start at the bottom: <code>backend_run()</code>, then "
+     "<code>hand_over()</code>, <code>take()</code> and <code>worker()</code>."),
     ("fork", "prefork", "a process per client becomes a fixed set",
      "The children are forked at start, and each runs the iterative server's "
      "accept loop on the listening socket it inherited: the kernel hands each "
@@ -104,7 +106,9 @@ PAIRS = [
      "no longer accepts at all: it waits for children, replaces one that dies "
      "(releasing its client's slot if it died mid-session), and stops them all. "
      "No <code>fork()</code> per client; <code>--workers</code> clients at a "
-     "time."),
+     "time. Most of the file differs: read prefork's <code>child_run()</code> "
+     "and <code>backend_run()</code> against fork's <code>serve()</code> and "
+     "<code>backend_run()</code>."),
 ]
 
 MARK = re.compile(r"^\s*/\* LAB: \S+ \*/$")
