@@ -331,7 +331,7 @@ def cells(side, number, code, differs):
         side, number, side, sign, side, code)
 
 
-def section(left, right, idea, note):
+def section(left, right, idea, note, following=None):
     anchor = "%s-%s" % (left, right)
     ln, la = read_source(left)
     rn, ra = read_source(right)
@@ -362,7 +362,9 @@ def section(left, right, idea, note):
         "<tbody>",
     ] + body + [
         "</tbody></table>",
-        '<p class="top"><a href="#contents">back to the contents</a></p>',
+        '<p class="top"><a href="#contents">back to the contents</a>%s</p>' % (
+            " &#183; next: <a href=\"#%s-%s\">%s &#8594; %s</a>" % (
+                following[0], following[1], following[0], following[1]) if following else ""),
         "</section>",
     ])
 
@@ -404,7 +406,8 @@ def page():
         "</nav>",
         "<main>",
     ]
-    parts += [section(*pair) for pair in PAIRS]
+    parts += [section(*pair, following=nxt) for pair, nxt in
+              zip(PAIRS, PAIRS[1:] + [None])]
     parts += ["</main>", "</body>", "</html>", ""]
     return "\n".join(parts)
 

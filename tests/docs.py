@@ -110,10 +110,12 @@ def offline():
     page = parse(text)
     outside = ["<%s %s=%r>" % link for link in page.links if not link[2].startswith("#")]
     check(not outside, "points outside the page: " + ", ".join(outside[:3]))
-    for pattern, what in ((r"<script", "a script"), (r"<link\b", "a <link>"),
-                          (r"url\(", "a CSS url()"), (r"@import", "a CSS @import"),
+    check(not re.search(r"<script", text, re.I), "has a script")
+    check(not re.search(r"<link\b", text, re.I), "has a <link>")
+    css = "".join(re.findall(r"<style>(.*?)</style>", text, re.S | re.I))
+    for pattern, what in ((r"url\(", "a CSS url()"), (r"@import", "a CSS @import"),
                           (r"@font-face", "a web font")):
-        check(not re.search(pattern, text, re.I), "has %s" % what)
+        check(not re.search(pattern, css, re.I), "has %s" % what)
 
 
 def up_to_date():
