@@ -1,8 +1,10 @@
 /* select.c - select(2): one bitmap of fds per direction.
  *
- * Cost per wait: O(highest fd).  select() overwrites its sets with the
- * answer, so they are rebuilt (copied) before every call; the kernel and
- * then the caller walk every bit up to the highest fd, however few are ready.
+ * Cost per wait: O(watched fds), as for poll: the kernel polls each fd
+ * whose bit is set.  select() overwrites its sets with the answer, so they
+ * are rebuilt (copied) before every call, and the kernel and then the
+ * caller walk the bits up to the highest fd, however few are ready; that
+ * walk skips 64 clear bits at a time and costs little (lab 03 measures it).
  * Limit: fds below FD_SETSIZE (1024).  An fd_set is a fixed-size bitmap:
  * FD_SET() on a larger fd writes past its end, so such clients are refused.
  * Used by: early BSD servers, Redis and libevent as a fallback, scripts. */
