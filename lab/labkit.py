@@ -26,6 +26,7 @@ stopped by its PID when the block ends.
 
 import argparse
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -38,9 +39,10 @@ import muxbench  # noqa: E402  (the harness's server starter and CPU pinning)
 
 
 def shown(cmd):
-    """A command as a student would type it, from the repository root."""
-    return " ".join(os.path.relpath(str(c), ROOT) if str(c).startswith(ROOT) else str(c)
-                    for c in cmd)
+    """A command as a student would type it, from the repository root,
+    quoted so that it can be pasted into a shell."""
+    return " ".join(shlex.quote(os.path.relpath(str(c), ROOT) if str(c).startswith(ROOT)
+                                else str(c)) for c in cmd)
 
 
 class Lab:
