@@ -45,6 +45,18 @@ def shown(cmd):
                                 else str(c)) for c in cmd)
 
 
+def recv_exact(sock, n):
+    """Exactly n bytes from a stream socket: a recv() may return fewer
+    (lab 10 shows why)."""
+    got = b""
+    while len(got) < n:
+        chunk = sock.recv(n - len(got))
+        if not chunk:
+            raise RuntimeError("the server closed the connection")
+        got += chunk
+    return got
+
+
 class Lab:
     def __init__(self, doc):
         ap = argparse.ArgumentParser(description=doc.strip().splitlines()[0])
