@@ -452,7 +452,7 @@ def case_bad_options():
         ["--rate", "fast", "127.0.0.1:9"], ["--duration", "0", "127.0.0.1:9"],
         ["--warmup", "x", "127.0.0.1:9"], ["--threads", "4", "--conns", "2", "127.0.0.1:9"],
         ["--no-such-option", "127.0.0.1:9"], ["--conns"], [],
-        ["192.0.2.1:80"], ["example.com:80"], ["127.0.0.1:70000"], ["127.0.0.1"],
+        [":80"], ["[127.0.0.1:80"], ["127.0.0.1:70000"], ["127.0.0.1"],
         ["unix:"], ["--json", "--csv", "127.0.0.1:9"],
         ["--rate", "100", "--connect-per-request", "127.0.0.1:9"],
         ["127.0.0.1:9", "extra"],
@@ -776,6 +776,20 @@ def case_unix_and_ipv6():
             check(srv.accepts == 102, "%s: %d accepts, wanted 102" % (srv.target, srv.accepts))
 
 
+def case_any_address():
+    """Any address a user gives is a target, not only loopback (the tools
+    serve real networks; this suite sends load only to this machine):
+    0.0.0.0 and an IPv4-mapped IPv6 address both reach a local server, and
+    so does localhost.  Before, anything but 127.0.0.0/8 and ::1 was bad
+    usage."""
+    with TestServer(echo()) as srv:
+        port = srv.target.rsplit(":", 1)[1]
+        for target in ("0.0.0.0:" + port, "[::ffff:127.0.0.1]:" + port, "localhost:" + port):
+            run = loadgen("--requests", 50, "--json", target)
+            check(run.rc == 0, "%s: exit %d: %s" % (target, run.rc, run.err.strip()))
+            check(run.json()["messages"] == 50, "%s: %d messages" % (target, run.json()["messages"]))
+
+
 def case_refused():
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
@@ -1049,6 +1063,7 @@ def case_udp_refusals():
 CASES = {
     "help": case_help,
     "bad-options": case_bad_options,
+    "any-address": case_any_address,
     "histogram-accuracy": case_histogram_accuracy,
     "histogram-file": case_histogram_file,
     "histogram-above-range": case_histogram_above_range,

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -18,12 +19,13 @@
 static const char usage_text[] =
 "usage: loadgen [options] TARGET\n"
 "\n"
-"Sends messages to an echo server on this machine, checks every byte that\n"
+"Sends messages to an echo server, checks every byte that\n"
 "comes back, and reports throughput and round-trip latency (send of the\n"
 "first byte to receipt of the last byte of the echo: a full round trip).\n"
 "\n"
-"TARGET  tcp://HOST:PORT, HOST:PORT, [::1]:PORT or unix:PATH; HOST must be\n"
-"        a loopback address (127.0.0.0/8, ::1 or localhost).\n"
+"TARGET  tcp://HOST:PORT, HOST:PORT, [ADDRESS]:PORT or unix:PATH; HOST is\n"
+"        an IPv4 or IPv6 address or a host name, resolved once at start\n"
+"        (localhost: 127.0.0.1, where the servers listen by default).\n"
 "\n"
 "Load (closed loop unless --rate is given):\n"
 "  -c, --conns N           connections carrying messages (default 1)\n"
@@ -200,10 +202,12 @@ static void parse_unix_target(struct target *t, const char *path)
 	t->family = AF_UNIX;
 }
 
-/* Load stays on this machine: only loopback addresses are accepted. */
+/* HOST:PORT or [HOST]:PORT; HOST is any address or name.  A name is
+ * resolved once, here, so every connection of the run goes to the same
+ * address, and a name that does not resolve is bad usage, before any load. */
 static void parse_ip_target(struct target *t, const char *text, const char *spec)
 {
-	char host[64];
+	char host[256];
 	const char *colon;
 	if (spec[0] == '[') {                   /* [v6]:port */
 		const char *close = strchr(spec, ']');
@@ -214,34 +218,28 @@ static void parse_ip_target(struct target *t, const char *text, const char *spec
 		colon = close + 1;
 	} else {
 		colon = strrchr(spec, ':');
-		if (!colon || (size_t)(colon - spec) >= sizeof(host))
-			usage_error("target '%s': expected HOST:PORT, [::1]:PORT or unix:PATH", text);
+		if (!colon || colon == spec || (size_t)(colon - spec) >= sizeof(host))
+			usage_error("target '%s': expected HOST:PORT, [ADDRESS]:PORT or unix:PATH", text);
 		memcpy(host, spec, (size_t)(colon - spec));
 		host[colon - spec] = '\0';
 	}
 	unsigned port = (unsigned)parse_count("target port", colon + 1, 1, 65535);
 	if (strcmp(host, "localhost") == 0)
-		strcpy(host, "127.0.0.1");
+		strcpy(host, "127.0.0.1");      /* where the servers listen by default */
 
-	struct sockaddr_in *sin = (struct sockaddr_in *)&t->addr;
-	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&t->addr;
-	if (inet_pton(AF_INET, host, &sin->sin_addr) == 1) {
-		if ((ntohl(sin->sin_addr.s_addr) >> 24) != 127)
-			usage_error("target '%s': only loopback (127.0.0.0/8, ::1) is allowed", text);
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons((uint16_t)port);
-		t->addrlen = sizeof(*sin);
-		t->family = AF_INET;
-	} else if (inet_pton(AF_INET6, host, &sin6->sin6_addr) == 1) {
-		if (!IN6_IS_ADDR_LOOPBACK(&sin6->sin6_addr))
-			usage_error("target '%s': only loopback (127.0.0.0/8, ::1) is allowed", text);
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons((uint16_t)port);
-		t->addrlen = sizeof(*sin6);
-		t->family = AF_INET6;
-	} else {
-		usage_error("target '%s': '%s' is not a numeric address or localhost", text, host);
-	}
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM };
+	struct addrinfo *found;
+	int err = getaddrinfo(host, NULL, &hints, &found);
+	if (err)
+		usage_error("target '%s': cannot resolve '%s': %s", text, host, gai_strerror(err));
+	memcpy(&t->addr, found->ai_addr, found->ai_addrlen);
+	t->addrlen = found->ai_addrlen;
+	t->family = found->ai_family;
+	freeaddrinfo(found);
+	if (t->family == AF_INET)
+		((struct sockaddr_in *)&t->addr)->sin_port = htons((uint16_t)port);
+	else
+		((struct sockaddr_in6 *)&t->addr)->sin6_port = htons((uint16_t)port);
 }
 
 static void parse_target(struct target *t, const char *text)
