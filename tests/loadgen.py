@@ -440,7 +440,7 @@ def case_help():
     for opt in ["--conns", "--pipeline", "--size", "--rate", "--connect-per-request",
                 "--idle", "--duration", "--warmup", "--requests", "--threads",
                 "--server-pid", "--json", "--csv", "--csv-header", "--histogram",
-                "--connect-timeout", "--timeout", "--udp", "unix:", "[::1]"]:
+                "--connect-timeout", "--timeout", "--udp", "unix:", "[ADDRESS]", "host name"]:
         check(opt in run.out, "--help does not mention %s" % opt)
 
 
