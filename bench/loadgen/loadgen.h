@@ -50,6 +50,9 @@ struct options {
 	bool json, csv, csv_header;
 	const char *histogram_path;
 	const char *replay_path;
+	const char *save_path;          /* --save: the result, mergeable (saved.c) */
+	char **merge_paths;             /* --merge: the saved runs to combine */
+	unsigned merge_count;           /* 0: not --merge */
 };
 
 /* Times are CLOCK_MONOTONIC nanoseconds.  Main writes the schedule before

@@ -7,6 +7,7 @@
 #include "pattern.h"
 #include "report.h"
 #include "accounting.h"
+#include "saved.h"
 
 #include <errno.h>
 #include <math.h>
@@ -234,15 +235,23 @@ static void measure_end(struct monitor *m, struct results *r)
  * message, see record_lost()), whatever ended it (--duration, --requests,
  * Ctrl-C), so that msg/s is the rate really achieved.  Not the configured
  * duration: in open loop that would make msg/s the requested rate by
- * construction, however slow the server. */
-static double measured_seconds(const struct worker *workers, unsigned nthreads,
-			       const struct schedule *s)
+ * construction, however slow the server.  Also on CLOCK_REALTIME, for
+ * --save: the schedule's monotonic times shifted by the clocks' present
+ * difference, so that runs on several hosts can be lined up. */
+static void measured_interval(struct results *r, const struct worker *workers,
+			      unsigned nthreads, const struct schedule *s)
 {
-	uint64_t last = 0;
+	uint64_t last = s->warm_end;
 	for (unsigned i = 0; i < nthreads; i++)
 		if (workers[i].last_done_ns > last)
 			last = workers[i].last_done_ns;
-	return last > s->warm_end ? (double)(last - s->warm_end) / 1e9 : 0;
+	r->measured_s = (double)(last - s->warm_end) / 1e9;
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	uint64_t realtime_minus_mono = (uint64_t)ts.tv_sec * NS_PER_S + (uint64_t)ts.tv_nsec
+				       - now_ns();
+	r->window_start_ns = s->warm_end + realtime_minus_mono;
+	r->window_end_ns = last + realtime_minus_mono;
 }
 
 static void gather(struct results *r, struct worker *workers, const struct options *opt)
@@ -268,40 +277,6 @@ static void gather(struct results *r, struct worker *workers, const struct optio
 		r->first_error = "no reply completed in the measured interval "
 				 "(is --duration long enough?)";
 	}
-}
-
-static int print_results(const struct options *opt, const struct results *r)
-{
-	if (opt->json)
-		report_json(stdout, r);
-	else if (opt->csv) {
-		if (opt->csv_header)
-			report_csv_header(stdout);
-		report_csv(stdout, r);
-	} else
-		report_human(stdout, r);
-	fflush(stdout);
-	if (!r->errors && !r->lost)
-		report_warnings(stderr, r);     /* otherwise the error line says why */
-	int status = 0;
-	if (opt->histogram_path && report_histogram_file(opt->histogram_path, r) < 0)
-		status = 1;
-	if (r->errors) {
-		if (r->errors > 1)
-			fprintf(stderr, "loadgen: %s (%llu errors in total)\n", r->first_error,
-				(unsigned long long)r->errors);
-		else
-			fprintf(stderr, "loadgen: %s\n", r->first_error);
-		status = 1;
-	} else if (r->lost) {
-		/* Only UDP loses messages without an error: a datagram is lost
-		 * by design, but it is a reply missing all the same. */
-		fprintf(stderr, "loadgen: %llu of %llu measured datagrams lost: no reply within "
-			"--timeout %g s\n", (unsigned long long)r->lost,
-			(unsigned long long)(r->messages + r->lost), opt->reply_timeout_s);
-		status = 1;
-	}
-	return status;
 }
 
 static const char *first_setup_error(const struct worker *workers, unsigned n)
@@ -389,8 +364,8 @@ static int run_load(const struct options *opt)
 		fprintf(stderr, "loadgen: %s\n", setup_error);
 	} else {
 		gather(&results, m.workers, opt);
-		results.measured_s = measured_seconds(m.workers, opt->threads, &sched);
-		status = print_results(opt, &results);
+		measured_interval(&results, m.workers, opt->threads, &sched);
+		status = report_results(opt, &results);
 	}
 	workers_free(m.workers, opt->threads);
 	return status;
@@ -427,7 +402,7 @@ static int replay(const struct options *opt)
 			opt->replay_path);
 	} else {
 		gather(&results, w, opt);
-		status = print_results(opt, &results);
+		status = report_results(opt, &results);
 	}
 	return status;
 }
@@ -436,6 +411,8 @@ int main(int argc, char **argv)
 {
 	static struct options opt;
 	options_parse(&opt, argc, argv);
+	if (opt.merge_count)
+		return merge_saved(&opt);
 	if (opt.replay_path) {
 		strcpy(opt.target.text, "replay");
 		opt.threads = 1;

@@ -18,6 +18,7 @@
 
 static const char usage_text[] =
 "usage: loadgen [options] TARGET\n"
+"       loadgen --merge [output options] FILE...\n"
 "\n"
 "Sends messages to an echo server, checks every byte that\n"
 "comes back, and reports throughput and round-trip latency (send of the\n"
@@ -84,6 +85,15 @@ static const char usage_text[] =
 "                          as columns for gnuplot\n"
 "      --replay FILE       no network: read latencies in us, one per line,\n"
 "                          and report them (checks the histogram)\n"
+"      --save FILE         also write the result to FILE: the --json object,\n"
+"                          the full histograms and the measured interval on\n"
+"                          the wall clock, for --merge (also with --replay)\n"
+"      --merge FILE...     no network: report several --save files as one\n"
+"                          run (e.g. one per host, against one server):\n"
+"                          counts summed, histograms merged, msg/s = all\n"
+"                          messages / (latest end - earliest start), server\n"
+"                          CPU that of the run that measured the most.\n"
+"                          Same mode, transport, --size and --pipeline only\n"
 "  -h, --help              this text\n"
 "\n"
 "Times in the output are microseconds (us) of round trip; CPU cost is\n"
@@ -100,7 +110,7 @@ static const char usage_text[] =
 
 enum { OPT_CPR = 256, OPT_IDLE, OPT_CONNECT_TIMEOUT, OPT_TIMEOUT,
        OPT_SERVER_PID, OPT_JSON, OPT_CSV, OPT_CSV_HEADER, OPT_HISTOGRAM,
-       OPT_REPLAY, OPT_SPIN, OPT_UDP };
+       OPT_REPLAY, OPT_SPIN, OPT_UDP, OPT_SAVE, OPT_MERGE };
 
 static const struct option long_options[] = {
 	{ "conns",               required_argument, NULL, 'c' },
@@ -123,6 +133,8 @@ static const struct option long_options[] = {
 	{ "replay",              required_argument, NULL, OPT_REPLAY },
 	{ "spin-us",             required_argument, NULL, OPT_SPIN },
 	{ "udp",                 no_argument,       NULL, OPT_UDP },
+	{ "save",                required_argument, NULL, OPT_SAVE },
+	{ "merge",               no_argument,       NULL, OPT_MERGE },
 	{ "help",                no_argument,       NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -296,6 +308,7 @@ static void apply_option(struct options *opt, int c, const char *arg)
 	case OPT_REPLAY: opt->replay_path = arg; break;
 	case OPT_SPIN: opt->spin_ns = parse_count("--spin-us", arg, 0, 1000000) * 1000; break;
 	case OPT_UDP: opt->udp = true; break;
+	case OPT_SAVE: opt->save_path = arg; break;
 	}
 }
 
@@ -345,21 +358,47 @@ static void check_combinations(struct options *opt)
 		usage_error("no TARGET given (e.g. 127.0.0.1:7000 or unix:/tmp/echo.sock)");
 }
 
+/* --merge: the arguments are saved runs.  One that is no file but reads
+ * like a target is a mistake of usage, not a file to fail to open. */
+static void check_merge(struct options *opt, char **files, unsigned nfiles)
+{
+	if (nfiles == 0)
+		usage_error("--merge needs the files of one or more --save runs");
+	if (opt->replay_path)
+		usage_error("--merge and --replay cannot be combined");
+	if (opt->json && opt->csv)
+		usage_error("--json and --csv cannot be combined");
+	for (unsigned i = 0; i < nfiles; i++)
+		if (access(files[i], F_OK) != 0 && (strchr(files[i], ':') || files[i][0] == '['))
+			usage_error("--merge reads --save files, not a target: '%s'", files[i]);
+	opt->merge_paths = files;
+	opt->merge_count = nfiles;
+}
+
 void options_parse(struct options *opt, int argc, char **argv)
 {
 	set_defaults(opt);
 	opterr = 0;                     /* our own one-line messages */
+	bool merge = false;
 	int c;
 	while ((c = getopt_long(argc, argv, ":c:p:s:r:d:w:n:t:h", long_options, NULL)) != -1) {
 		if (c == 'h') {
 			fputs(usage_text, stdout);
 			exit(0);
 		}
+		if (c == OPT_MERGE) {
+			merge = true;
+			continue;
+		}
 		if (c == '?')
 			usage_error("unknown option '%s'", argv[optind - 1]);
 		if (c == ':')
 			usage_error("option '%s' needs a value", argv[optind - 1]);
 		apply_option(opt, c, optarg);
+	}
+	if (merge) {
+		check_merge(opt, argv + optind, (unsigned)(argc - optind));
+		return;
 	}
 	if (optind < argc) {
 		parse_target(&opt->target, argv[optind]);

@@ -3,6 +3,7 @@
  * a full round trip (first byte sent to last byte back), in microseconds. */
 #include "report.h"
 #include "options.h"
+#include "saved.h"
 
 #include <errno.h>
 #include <string.h>
@@ -330,4 +331,40 @@ int report_histogram_file(const char *path, const struct results *r)
 		histogram_block(f, "connect", &r->connect);
 	}
 	return fclose(f) == 0 ? 0 : -1;
+}
+
+int report_results(const struct options *opt, const struct results *r)
+{
+	if (opt->json)
+		report_json(stdout, r);
+	else if (opt->csv) {
+		if (opt->csv_header)
+			report_csv_header(stdout);
+		report_csv(stdout, r);
+	} else
+		report_human(stdout, r);
+	fflush(stdout);
+	if (!r->errors && !r->lost)
+		report_warnings(stderr, r);     /* otherwise the error line says why */
+	int status = 0;
+	if (opt->histogram_path && report_histogram_file(opt->histogram_path, r) < 0)
+		status = 1;
+	if (opt->save_path && saved_write(opt->save_path, r) < 0)
+		status = 1;
+	if (r->errors) {
+		if (r->errors > 1)
+			fprintf(stderr, "loadgen: %s (%llu errors in total)\n", r->first_error,
+				(unsigned long long)r->errors);
+		else
+			fprintf(stderr, "loadgen: %s\n", r->first_error);
+		status = 1;
+	} else if (r->lost) {
+		/* Only UDP loses messages without an error: a datagram is lost
+		 * by design, but it is a reply missing all the same. */
+		fprintf(stderr, "loadgen: %llu of %llu measured datagrams lost: no reply within "
+			"--timeout %g s\n", (unsigned long long)r->lost,
+			(unsigned long long)(r->messages + r->lost), opt->reply_timeout_s);
+		status = 1;
+	}
+	return status;
 }

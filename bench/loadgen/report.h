@@ -22,6 +22,9 @@ struct results {
 	struct cpu_times server_cpu;
 	long server_peak_rss_kib;
 	long server_peak_pss_kib;       /* -1: unknown (no right to read smaps) */
+	/* The measured interval on CLOCK_REALTIME, so that runs on several
+	 * hosts can be lined up (--save, --merge); 0, 0: none (--replay). */
+	uint64_t window_start_ns, window_end_ns;
 };
 
 void report_human(FILE *out, const struct results *r);
@@ -31,5 +34,8 @@ void report_json(FILE *out, const struct results *r);
 void report_csv_header(FILE *out);
 void report_csv(FILE *out, const struct results *r);
 int report_histogram_file(const char *path, const struct results *r);
+/* All that the options ask for, stdout, stderr's lines, the files; the
+ * exit status (1: an error, a lost message, or a file not written). */
+int report_results(const struct options *opt, const struct results *r);
 
 #endif

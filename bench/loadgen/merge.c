@@ -1,0 +1,164 @@
+/* merge.c - --merge FILE...: several saved runs, typically one per host
+ * against one server started together, reported as one run.
+ *
+ * Counts (messages, errors, lost, connections) and loadgen's CPU are
+ * summed; histograms are merged bucket by bucket, so percentiles are those
+ * of all the samples together (never an average of percentiles) and min
+ * and max are exact.  The measured interval is the union of the runs'
+ * intervals on CLOCK_REALTIME, from the earliest start to the latest end,
+ * and msg/s is all messages over it: for runs started within a few ms of
+ * each other that is their summed rate to within those ms, and runs that
+ * did not overlap are not made to look concurrent.  Server CPU and memory
+ * are those of one run, the one that measured the most server CPU: several
+ * loadgens watching one server each measure its whole CPU over their own
+ * interval, so a sum would count it once per loadgen. */
+#include "saved.h"
+#include "options.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define MIN_OVERLAP_SHARE 0.9   /* less in common: warn that msg/s is diluted */
+
+struct window {
+	uint64_t first_start, last_start, first_end, last_end;
+	unsigned runs;          /* runs that have one (--replay saves have none) */
+};
+
+static int refuse(const char *path, const char *first, const char *what,
+		  const char *a, const char *b)
+{
+	fprintf(stderr, "loadgen: --merge: %s has %s %s but %s has %s: not one load, "
+		"cannot be merged\n", path, what, b, first, a);
+	return 2;
+}
+
+static int check_compatible(const struct options *a, const char *first,
+			    const struct options *b, const char *path)
+{
+	char na[16], nb[16];
+	if (a->mode != b->mode)
+		return refuse(path, first, "mode", mode_name(a->mode), mode_name(b->mode));
+	if (a->udp != b->udp)
+		return refuse(path, first, "transport", a->udp ? "udp" : "tcp",
+			      b->udp ? "udp" : "tcp");
+	snprintf(na, sizeof(na), "%u", a->size);
+	snprintf(nb, sizeof(nb), "%u", b->size);
+	if (a->size != b->size)
+		return refuse(path, first, "--size", na, nb);
+	snprintf(na, sizeof(na), "%u", a->pipeline);
+	snprintf(nb, sizeof(nb), "%u", b->pipeline);
+	if (a->pipeline != b->pipeline)
+		return refuse(path, first, "--pipeline", na, nb);
+	return 0;
+}
+
+static void window_add(struct window *w, const struct results *r)
+{
+	if (r->window_start_ns == 0)
+		return;
+	if (w->runs++ == 0) {
+		w->first_start = w->last_start = r->window_start_ns;
+		w->first_end = w->last_end = r->window_end_ns;
+		return;
+	}
+	if (r->window_start_ns < w->first_start)
+		w->first_start = r->window_start_ns;
+	if (r->window_start_ns > w->last_start)
+		w->last_start = r->window_start_ns;
+	if (r->window_end_ns < w->first_end)
+		w->first_end = r->window_end_ns;
+	if (r->window_end_ns > w->last_end)
+		w->last_end = r->window_end_ns;
+}
+
+static double total_s(const struct cpu_times *t)
+{
+	return t->user_s + t->sys_s;
+}
+
+/* Adds run to sum: the options that describe the load, then the results. */
+static void combine(struct saved_run *sum, const struct saved_run *run)
+{
+	struct options *o = &sum->opt;
+	struct results *s = &sum->r;
+	const struct results *r = &run->r;
+	o->conns += run->opt.conns;
+	o->threads += run->opt.threads;
+	o->idle += run->opt.idle;
+	o->rate += run->opt.rate;               /* open loop: the total asked for */
+	if (run->opt.warmup_s > o->warmup_s)
+		o->warmup_s = run->opt.warmup_s;
+	if (run->opt.reply_timeout_s > o->reply_timeout_s)
+		o->reply_timeout_s = run->opt.reply_timeout_s;
+	if (strcmp(o->target.text, run->opt.target.text) != 0)
+		strcpy(o->target.text, "several targets");
+	hist_merge(&s->latency, &r->latency);
+	hist_merge(&s->uncorrected, &r->uncorrected);
+	hist_merge(&s->connect, &r->connect);
+	s->messages += r->messages;
+	s->connects += r->connects;
+	s->lost += r->lost;
+	if (!s->errors && r->errors)
+		strcpy(sum->error, run->error);
+	s->errors += r->errors;
+	s->self_cpu.user_s += r->self_cpu.user_s;
+	s->self_cpu.sys_s += r->self_cpu.sys_s;
+	if (r->self_peak_rss_kib > s->self_peak_rss_kib)
+		s->self_peak_rss_kib = r->self_peak_rss_kib;
+	if (r->have_server && (!s->have_server || total_s(&r->server_cpu) > total_s(&s->server_cpu))) {
+		s->have_server = true;
+		s->server_cpu = r->server_cpu;
+		s->server_peak_rss_kib = r->server_peak_rss_kib;
+		s->server_peak_pss_kib = r->server_peak_pss_kib;
+	}
+}
+
+static void set_window(struct results *r, const struct window *w)
+{
+	r->window_start_ns = w->runs ? w->first_start : 0;
+	r->window_end_ns = w->runs ? w->last_end : 0;
+	r->measured_s = (double)(r->window_end_ns - r->window_start_ns) / 1e9;
+	if (w->runs < 2)
+		return;
+	double common_s = w->first_end > w->last_start ?
+		(double)(w->first_end - w->last_start) / 1e9 : 0;
+	if (common_s < MIN_OVERLAP_SHARE * r->measured_s)
+		fprintf(stderr, "loadgen: warning: the runs have %.3f s in common of the %.3f s "
+			"from the first start to the last end; msg/s is over all of it\n",
+			common_s, r->measured_s);
+}
+
+int merge_saved(const struct options *cli)
+{
+	struct saved_run *sum = malloc(sizeof(*sum)), *run = malloc(sizeof(*run));
+	struct window w = { 0 };
+	int status = 1;
+	if (!sum || !run) {
+		fprintf(stderr, "loadgen: --merge: out of memory\n");
+		goto out;
+	}
+	const char *first = cli->merge_paths[0];
+	if ((status = saved_read(first, sum)) != 0)
+		goto out;
+	window_add(&w, &sum->r);
+	for (unsigned i = 1; i < cli->merge_count; i++) {
+		const char *path = cli->merge_paths[i];
+		if ((status = saved_read(path, run)) != 0 ||
+		    (status = check_compatible(&sum->opt, first, &run->opt, path)) != 0)
+			goto out;
+		window_add(&w, &run->r);
+		combine(sum, run);
+	}
+	set_window(&sum->r, &w);
+	sum->opt.json = cli->json;
+	sum->opt.csv = cli->csv;
+	sum->opt.csv_header = cli->csv_header;
+	sum->opt.histogram_path = cli->histogram_path;
+	sum->opt.save_path = cli->save_path;
+	status = report_results(&sum->opt, &sum->r);
+out:
+	free(sum);
+	free(run);
+	return status;
+}
