@@ -440,7 +440,8 @@ def case_help():
     for opt in ["--conns", "--pipeline", "--size", "--rate", "--connect-per-request",
                 "--idle", "--duration", "--warmup", "--requests", "--threads",
                 "--server-pid", "--json", "--csv", "--csv-header", "--histogram",
-                "--connect-timeout", "--timeout", "--udp", "unix:", "[ADDRESS]", "host name"]:
+                "--connect-timeout", "--timeout", "--udp", "unix:", "[ADDRESS]", "host name",
+                "--save", "--merge"]:
         check(opt in run.out, "--help does not mention %s" % opt)
 
 
@@ -1060,6 +1061,135 @@ def case_udp_refusals():
               "%s: the error line does not say why: %r" % (args, lines[0]))
 
 
+def saved_json(path):
+    """The --json object inside a --save file (after its 'json BYTES' line)."""
+    with open(path) as f:
+        text = f.read()
+    lines = text.split("\n")
+    check(lines[0] == "loadgen-save 1", "the save file starts with %r" % lines[0])
+    at = text.index("\njson ") + 1
+    head, rest = text[at:].split("\n", 1)
+    size = int(head.split()[1])
+    return json.loads(rest[:size])
+
+
+def write_values(path, values_us):
+    with open(path, "w") as f:
+        f.write("\n".join("%.3f" % v for v in values_us) + "\n")
+
+
+def case_merge_replay():
+    """The acceptance check of merging: two saved --replay runs of different
+    lists, merged, against a --replay of both lists together: count, min and
+    max exact, every percentile within the histogram's 1% (and the same
+    buckets, so equal to the joint replay's); the JSON in a save is --json's."""
+    rng = random.Random(7)
+    lists = [[rng.uniform(1, 2000) for _ in range(20000)],
+             [rng.lognormvariate(6, 1.2) + 1 for _ in range(7000)]]
+    keys = [("p50", 50), ("p90", 90), ("p99", 99), ("p999", 99.9), ("p9999", 99.99)]
+    with tempfile.TemporaryDirectory() as d:
+        saves = []
+        for i, values in enumerate(lists):
+            txt, save = os.path.join(d, "%d.txt" % i), os.path.join(d, "%d.save" % i)
+            write_values(txt, values)
+            run = loadgen("--replay", txt, "--json", "--save", save)
+            expect_ok(run)
+            check(saved_json(save) == run.json(), "the save's JSON is not that of --json")
+            saves.append(save)
+        both = os.path.join(d, "both.txt")
+        write_values(both, lists[0] + lists[1])
+        joint = loadgen("--replay", both, "--json")
+        expect_ok(joint)
+        run = loadgen("--merge", *saves, "--json")
+        expect_ok(run)
+        merged, joint = run.json()["latency_us"], joint.json()["latency_us"]
+        exact = sorted(round(v, 3) for v in lists[0] + lists[1])
+        check(merged["count"] == len(exact), "count %d != %d" % (merged["count"], len(exact)))
+        check(merged["min"] == round(exact[0], 3) and merged["max"] == round(exact[-1], 3),
+              "min/max %g/%g, wanted %g/%g" % (merged["min"], merged["max"], exact[0], exact[-1]))
+        for key, pct in keys:
+            want = nearest_rank(exact, pct)
+            check(close_enough(merged[key], want), "%s %g is not within 1%% of the exact %g"
+                  % (key, merged[key], want))
+            check(merged[key] == joint[key], "%s %g differs from the joint replay's %g"
+                  % (key, merged[key], joint[key]))
+        check(close_enough(merged["mean"], joint["mean"], 1e-9), "mean %g != %g"
+              % (merged["mean"], joint["mean"]))
+        # The other output formats of a merge.
+        hist = os.path.join(d, "h.dat")
+        expect_ok(loadgen("--merge", *saves, "--histogram", hist))
+        rows = [l.split() for l in open(hist) if l.strip() and not l.startswith("#")]
+        check(rows and int(rows[-1][2]) == len(exact), "the merged --histogram file lacks samples")
+        row = csv_row(loadgen("--merge", *saves, "--csv", "--csv-header"))
+        check(row["messages"] == str(len(exact)), "CSV messages %r" % row["messages"])
+
+
+def case_merge_runs():
+    """Two real runs started together against one server, saved and merged:
+    messages and connections summed, msg/s close to the sum of the runs'."""
+    with TestServer(echo()) as srv, tempfile.TemporaryDirectory() as d:
+        saves = [os.path.join(d, "%d.save" % i) for i in range(2)]
+        procs = [subprocess.Popen([LOADGEN, "--conns", str(conns), "--duration", "1",
+                                   "--warmup", "0.2", "--json", "--save", save, srv.target],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for conns, save in zip((2, 3), saves)]
+        outs = [p.communicate(timeout=LOADGEN_TIMEOUT_S) for p in procs]
+        for p, (out, err) in zip(procs, outs):
+            check(p.returncode == 0, "a run exited %d: %s" % (p.returncode, err.strip()[:300]))
+        runs = [json.loads(out) for out, _ in outs]
+        run = loadgen("--merge", *saves, "--json")
+        expect_ok(run)
+        got = run.json()
+    for key in ("messages", "connections", "conns"):
+        want = sum(r[key] for r in runs)
+        check(got[key] == want, "%s %d, wanted the sum %d" % (key, got[key], want))
+    check(got["latency_us"]["count"] == got["messages"], "latency count %d"
+          % got["latency_us"]["count"])
+    check(got["latency_us"]["min"] == min(r["latency_us"]["min"] for r in runs) and
+          got["latency_us"]["max"] == max(r["latency_us"]["max"] for r in runs),
+          "min/max are not the runs' extremes")
+    rate = sum(r["msgs_per_s"] for r in runs)
+    check(abs(got["msgs_per_s"] - rate) <= 0.2 * rate, "msg/s %.1f is not within 20%% of "
+          "the summed %.1f" % (got["msgs_per_s"], rate))
+    check(got["measured_s"] >= max(r["measured_s"] for r in runs) - 1e-6,
+          "the merged window %.6f s is shorter than a run's" % got["measured_s"])
+
+
+def case_merge_refusals():
+    """What --merge cannot take: one line, exit 2 (1 for a file it cannot
+    open, as for --replay), nothing on stdout."""
+    with tempfile.TemporaryDirectory() as d:
+        txt, closed, opened, udp = (os.path.join(d, n) for n in
+                                    ("v.txt", "closed.save", "open.save", "udp.save"))
+        write_values(txt, [10, 20, 30])
+        expect_ok(loadgen("--replay", txt, "--save", closed))
+        loadgen("--replay", txt, "--rate", 100, "--save", opened)   # did not keep up: 0 msg/s
+        expect_ok(loadgen("--replay", txt, "--udp", "--save", udp))
+        layout = os.path.join(d, "layout.save")
+        with open(closed) as f, open(layout, "w") as g:
+            g.write(f.read().replace("\nlayout 7 36 3840\n", "\nlayout 8 36 7424\n", 1))
+        truncated = os.path.join(d, "truncated.save")
+        with open(closed) as f, open(truncated, "w") as g:
+            g.write(f.read()[:-4])
+        cases = [
+            (["--merge", txt], 2, "not a file of loadgen --save"),
+            (["--merge", closed, truncated], 2, "line"),
+            (["--merge", closed, layout], 2, "layout"),
+            (["--merge", os.path.join(d, "missing.save")], 1, "no such file"),
+            (["--merge", closed, "127.0.0.1:9"], 2, "not a target"),
+            (["--merge"], 2, "--save"),
+            (["--merge", closed, opened], 2, "mode"),
+            (["--merge", closed, udp], 2, "transport"),
+        ]
+        for args, rc, word in cases:
+            run = loadgen(*args)
+            check(run.rc == rc, "%s: exit %d, wanted %d (%r)" % (args[1:], run.rc, rc, run.err))
+            lines = run.err_lines()
+            check(len(lines) == 1, "%s: wanted one stderr line, got %r" % (args[1:], lines))
+            check(word.lower() in lines[0].lower(), "%s: %r lacks %r" % (args[1:], lines[0], word))
+            check(run.out == "", "%s: printed on stdout" % args[1:])
+
+
 CASES = {
     "help": case_help,
     "bad-options": case_bad_options,
@@ -1099,6 +1229,9 @@ CASES = {
     "udp-corrupt": case_udp_corrupt,
     "udp-dup": case_udp_dup,
     "udp-refusals": case_udp_refusals,
+    "merge-replay": case_merge_replay,
+    "merge-runs": case_merge_runs,
+    "merge-refusals": case_merge_refusals,
 }
 
 
