@@ -1,7 +1,8 @@
 /* main.c - loadgen: the run's timeline.  Parse options, start the worker
  * threads, wait until every connection is open, fix the schedule (warmup,
  * measured interval), sample CPU and memory at its edges, show progress,
- * then merge the threads' histograms and report. */
+ * then merge the threads' histograms and report.  --replay and --merge
+ * (merge.c) report without a network. */
 #include "loadgen.h"
 #include "options.h"
 #include "pattern.h"
