@@ -13,6 +13,22 @@ Settings come from the environment (the Makefile passes its variables):
             lists (default: one each, 0 and 1)
   FULL=1    the long version: more points, longer runs (make bench-full)
   RESULTS   where results go (default: results/)
+
+On several hosts (docs/multihost.md; all three or none):
+  SERVER_HOST  where the servers run, started as `$RUNNER SERVER_HOST cmd...`
+  SERVER_ADDR  the address they bind (--host) and the load generators target
+  LOAD_HOSTS   the load hosts, space- or comma-separated: each runs one
+               bin/loadgen with its share of --conns (and of --rate), all at
+               once, each --save to a file under build/ (the same paths on
+               every host: a shared checkout), merged with loadgen --merge
+  RUNNER       how to run a command on a host (default ssh; "ip netns exec"
+               makes the hosts network namespaces of this machine)
+  SERVER_CPUS and LOADGEN_CPUS are then CPUs of those hosts.  The server's
+  CPU is measured only where its pid is visible from a load host (RUNNER
+  "ip netns exec": one pid namespace); with ssh it is left empty, not
+  guessed.  What cannot run across hosts is said at the start and in
+  env.txt (multihost_notes()): the syscalls suite, strace on a pid here,
+  is skipped.
 """
 
 import datetime
@@ -107,8 +123,45 @@ def machine_state(when, since=None):
     ]
 
 
+def multihost_notes(plan):
+    """What a run on several hosts cannot do as it does here, one line each."""
+    return [
+        ("syscalls", "syscalls: skipped on several hosts (strace attaches to a pid "
+         "on this machine)"),
+        ("connect", "connect: its hyperfine part times a loadgen on this machine against "
+         "127.0.0.1, where no server listens in a run on several hosts: its rows "
+         "say failed; read connect.csv"),
+        ("cpu", "cpu: idle CPU read from the server host's /proc%s" % (
+            "" if muxbench.pids_shared(plan["runner"]) else " through RUNNER")),
+    ]
+
+
+def hosts_env(plan):
+    """env.txt lines for a run on several hosts: every host, what ran there."""
+    runner = " ".join(plan["runner"])
+
+    def uname(host):
+        out = subprocess.run(muxbench.on_host(plan, host, ["uname", "-nr"]),
+                             capture_output=True, text=True)
+        return out.stdout.strip() or "? (%s)" % (out.stderr.strip() or "no answer")
+    if muxbench.pids_shared(plan["runner"]):
+        server_cpu = "measured by the first load host's loadgen (--server-pid: one pid namespace)"
+    else:
+        server_cpu = "not measured (the server's pid is another host's; left empty)"
+    return [
+        ("runner", runner),
+        ("server host", "%s (%s), bound to %s: every echo server" % (
+            plan["server_host"], uname(plan["server_host"]), plan["server_addr"])),
+    ] + [("load host %d" % (i + 1), "%s (%s): one bin/loadgen per run, its share of "
+          "--conns and --rate, --save, merged with loadgen --merge" % (h, uname(h)))
+         for i, h in enumerate(plan["load_hosts"])] + [
+        ("server cpu", server_cpu),
+    ] + [("multi-host note", n) for _, n in multihost_notes(plan)]
+
+
 def write_env(path, s, started):
     server_cpu, loadgen_cpu = muxbench.pin_plan()
+    plan = muxbench.hosts_plan()
     cc = command_output("make -s -C %s print-cc" % muxbench.ROOT)
     env = [
         ("date", started.strftime("%Y-%m-%d %H:%M UTC")),
@@ -131,7 +184,7 @@ def write_env(path, s, started):
             s["repeat"], s["full"])),
         ("gnuplot", command_output("gnuplot --version")),
         ("hyperfine", command_output("hyperfine --version")),
-    ] + machine_state("start")
+    ] + (hosts_env(plan) if plan else []) + machine_state("start")
     with open(path, "w") as f:
         for key, value in env:
             f.write("%s: %s\n" % (key, value))
@@ -154,7 +207,17 @@ def main():
     here = os.path.dirname(os.path.abspath(__file__))
     jiffies = cpu_jiffies()
     took = []
+    plan = muxbench.hosts_plan()
+    if plan:
+        print("bench: on several hosts: server on %s (%s), load from %s, via %s" % (
+            plan["server_host"], plan["server_addr"], " ".join(plan["load_hosts"]),
+            " ".join(plan["runner"])))
+        for suite, note in multihost_notes(plan):
+            if suite in s["suites"]:
+                print("bench: " + note)
     for suite in s["suites"]:
+        if plan and suite == "syscalls":
+            continue
         t0 = time.monotonic()
         print("bench: suite %s" % suite, flush=True)
         cmd = [os.path.join(here, "suite-" + suite), "--out", out,

@@ -4,14 +4,19 @@ its JSON.  Python 3 standard library only.
 
 Method (docs/results.md): the server and the load generator run on
 different CPUs; runs that are compared are made side by side, seconds apart,
-and a comparison is the median of per-round ratios.
+and a comparison is the median of per-round ratios.  With SERVER_HOST,
+SERVER_ADDR, LOAD_HOSTS and RUNNER set, the server runs on one host and a
+load generator on each load host, merged into one run (docs/multihost.md).
 """
 
 import json
 import os
 import resource
+import re
 import select
+import shlex
 import signal
+import shutil
 import statistics
 import subprocess
 import tempfile
@@ -45,6 +50,54 @@ BACKENDS = makefile_backends()
 CLIENT_BOUND_PCT = 90
 
 
+# ---- Several hosts (docs/multihost.md) ----
+# SERVER_HOST, SERVER_ADDR, LOAD_HOSTS and RUNNER in the environment run the
+# server on one host and a load generator on each load host; without them
+# everything runs here, on loopback, as before.
+
+def hosts_plan():
+    """{"server_host", "server_addr", "load_hosts", "runner"} from the
+    environment, or None for a run on this machine alone."""
+    server_host = os.environ.get("SERVER_HOST") or ""
+    load_hosts = [h for h in re.split(r"[,\s]+", os.environ.get("LOAD_HOSTS") or "") if h]
+    addr = os.environ.get("SERVER_ADDR") or ""
+    if not (server_host or load_hosts or addr):
+        return None
+    if not (server_host and load_hosts and addr):
+        raise SystemExit("bench: SERVER_HOST, SERVER_ADDR and LOAD_HOSTS go together "
+                         "(the server's host, the address it binds, the load hosts)")
+    runner = shlex.split(os.environ.get("RUNNER") or "ssh")
+    return {"server_host": server_host, "server_addr": addr, "load_hosts": load_hosts,
+            "runner": runner}
+
+
+def runner_is_shell(runner):
+    """ssh hands its arguments to a shell on the other host as one string,
+    so the command goes quoted; an exec-style runner (`ip netns exec NS`,
+    nsenter) takes the command as arguments."""
+    return os.path.basename(runner[0]) == "ssh"
+
+
+def pids_shared(runner):
+    """Whether a pid on the server host means the same process here:
+    network namespaces share this pid namespace, other machines do not.
+    Only then can a loadgen elsewhere measure the server (--server-pid)."""
+    return runner[:3] == ["ip", "netns", "exec"]
+
+
+def on_host(plan, host, argv):
+    """The command that runs argv on host through the plan's RUNNER."""
+    argv = [str(a) for a in argv]
+    if runner_is_shell(plan["runner"]):
+        return plan["runner"] + [host, shlex.join(argv)]
+    return plan["runner"] + [host] + argv
+
+
+def address(host, port):
+    """HOST:PORT, with brackets for an IPv6 address."""
+    return ("[%s]:%d" if ":" in host else "%s:%d") % (host, port)
+
+
 def cpus():
     """The CPUs this process may use, as a sorted list."""
     return sorted(os.sched_getaffinity(0))
@@ -73,7 +126,8 @@ def pin_plan():
             wanted = cpu_set(text)
         except ValueError:
             raise SystemExit("bench: %s=%s: not a CPU list such as 0 or 0-3,6" % (name, text))
-        if not wanted <= set(mine):
+        # on several hosts the CPUs are the other hosts': taskset says there
+        if not wanted <= set(mine) and not hosts_plan():
             raise SystemExit("bench: %s=%s: this process may use CPUs %s only"
                              % (name, text, ",".join(map(str, mine))))
     return server, loadgen
@@ -87,41 +141,71 @@ def server_path(name):
 
 
 class Server:
-    """One echo server on 127.0.0.1, pinned to a CPU, stopped with SIGTERM."""
+    """One echo server on 127.0.0.1, pinned to a CPU, stopped with SIGTERM.
+    In a run on several hosts (hosts_plan()) it runs on SERVER_HOST through
+    RUNNER instead, bound to SERVER_ADDR, pinned there with taskset; its
+    pid is then the one on that host."""
 
-    def __init__(self, name, cpu=None, args=(), nofile=None, path=None):
+    def __init__(self, name, cpu=None, args=(), nofile=None, path=None, plan="env"):
         self.name = name
+        self.plan = hosts_plan() if plan == "env" else plan
         cmd = [path or server_path(name), "--port", "0"]
         if "/" not in name:
             cmd.append("--quiet")
         cmd += [str(a) for a in args]
+        if self.plan:
+            cmd += ["--host", self.plan["server_addr"]]
         self.command = " ".join([os.path.relpath(cmd[0], ROOT)] + cmd[1:])
         if cpu is not None:
             self.command = "taskset -c %s %s" % (cpu, self.command)
         if nofile:
             nofile = min(nofile, resource.getrlimit(resource.RLIMIT_NOFILE)[1])
             self.command = "ulimit -n %d; %s" % (nofile, self.command)
+        # stderr to a file: a pipe nobody reads could fill and stall the server
+        self.stderr = tempfile.TemporaryFile("w+")
+        if self.plan:
+            self._start_remote(cmd, cpu, nofile)
+        else:
+            self._start_here(cmd, cpu, nofile)
+        line = self._ready_line()
+        self.port = int(line.rsplit(":", 1)[1])
+        self.summary = None
+        self.problem = None
 
+    def _start_here(self, cmd, cpu, nofile):
         def setup():
             if cpu is not None:
                 os.sched_setaffinity(0, cpu_set(str(cpu)))
             if nofile:
                 resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
-
-        # stderr to a file: a pipe nobody reads could fill and stall the server
-        self.stderr = tempfile.TemporaryFile("w+")
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE,
                                      stderr=self.stderr, text=True,
                                      preexec_fn=setup)
-        line = self._ready_line()
-        self.port = int(line.rsplit(":", 1)[1])
         self.pid = self.proc.pid
-        self.summary = None
-        self.problem = None
+
+    def _start_remote(self, cmd, cpu, nofile):
+        """The shell on the server host prints its pid, then becomes the
+        server (exec, as taskset and prlimit do): that pid is the server's,
+        and stop() signals it there."""
+        if nofile:
+            cmd = ["prlimit", "--nofile=%d:%d" % (nofile, nofile)] + cmd
+        if cpu is not None:
+            cmd = ["taskset", "-c", str(cpu)] + cmd
+        host = self.plan["server_host"]
+        self.command = " ".join(self.plan["runner"] + [host] + [
+            os.path.relpath(c, ROOT) if c.startswith(ROOT) else c for c in cmd])
+        cmd = ["sh", "-c", 'echo "pid $$"; exec "$@"', "sh"] + cmd
+        self.proc = subprocess.Popen(on_host(self.plan, host, cmd), stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.PIPE, stderr=self.stderr, text=True)
+        line = self._line()
+        self.pid = int(line.split()[1]) if line.startswith("pid ") else None
+
+    def _line(self):
+        ready, _, _ = select.select([self.proc.stdout], [], [], READY_TIMEOUT_S)
+        return self.proc.stdout.readline() if ready else ""
 
     def _ready_line(self):
-        ready, _, _ = select.select([self.proc.stdout], [], [], READY_TIMEOUT_S)
-        line = self.proc.stdout.readline() if ready else ""
+        line = self._line()
         if "listening on" not in line:
             self.proc.kill()
             self.proc.wait()
@@ -129,6 +213,15 @@ class Server:
             err = self.stderr.read()
             raise RuntimeError("%s did not start: %s" % (self.name, err.strip()))
         return line.strip()
+
+    def _terminate(self):
+        """SIGTERM to the server: through RUNNER where its pid is another
+        host's (signalling ssh here would not reach it)."""
+        if self.plan and runner_is_shell(self.plan["runner"]):
+            subprocess.run(on_host(self.plan, self.plan["server_host"],
+                                   ["kill", "-TERM", self.pid]), capture_output=True)
+        else:
+            self.proc.send_signal(signal.SIGTERM)
 
     def stop(self):
         """SIGTERM, wait; returns the summary line.  Afterwards self.problem
@@ -139,7 +232,7 @@ class Server:
             return self.summary
         early = self.proc.poll()
         if early is None:
-            self.proc.send_signal(signal.SIGTERM)
+            self._terminate()
         try:
             out, _ = self.proc.communicate(timeout=STOP_TIMEOUT_S)
         except subprocess.TimeoutExpired:
@@ -176,12 +269,12 @@ def exit_text(status):
     return "exit status %d" % status
 
 
-def loadgen_command(port, args, cpu=None, server_pid=None):
+def loadgen_command(port, args, cpu=None, server_pid=None, host="127.0.0.1"):
     """The bin/loadgen command line for one run, as a list."""
     cmd = []
     if cpu is not None:
         cmd += ["taskset", "-c", str(cpu)]
-    cmd += [os.path.join(BIN, "loadgen"), "127.0.0.1:%d" % port, "--json"]
+    cmd += [os.path.join(BIN, "loadgen"), address(host, port), "--json"]
     if server_pid:
         cmd += ["--server-pid", str(server_pid)]
     args = [str(a) for a in args]
@@ -365,7 +458,11 @@ def measure(backend, loadgen_args, size=64, server_args=(), nofile=None,
     result too if with_result."""
     server_cpu, loadgen_cpu = pin_plan()
     server_args = list(server_args) + workers_for(backend, loadgen_args)
-    with Server(backend, cpu=server_cpu, args=server_args, nofile=nofile) as srv:
+    plan = hosts_plan()
+    if plan:
+        return measure_hosts(plan, backend, loadgen_args, size, server_args, nofile,
+                             timeout, with_result)
+    with Server(backend, cpu=server_cpu, args=server_args, nofile=nofile, plan=None) as srv:
         result, cmd = run_loadgen(srv.port, list(loadgen_args) + ["--size", size],
                                   cpu=loadgen_cpu, server_pid=srv.pid, timeout=timeout)
     row = flatten(result, size)
@@ -375,6 +472,131 @@ def measure(backend, loadgen_args, size=64, server_args=(), nofile=None,
     return (row, result) if with_result else row
 
 
+# What each load host does its share of; the rest of loadgen's options
+# (duration, warmup, timeout, size) are the same on every host.
+SPLIT_COUNTS = ("--conns", "--idle", "--requests")
+
+
+def shares(loadgen_args, hosts):
+    """[(host, its loadgen arguments)]: --conns (and --idle, --requests)
+    split as evenly as whole numbers go, --rate in proportion to each
+    host's connections; a host that would get no connection sits out."""
+    args = [str(a) for a in loadgen_args]
+    conns = int(args[args.index("--conns") + 1]) if "--conns" in args else 1
+    hosts = hosts[:max(1, min(len(hosts), conns))]
+    out = []
+    for i, host in enumerate(hosts):
+        mine = list(args)
+        for opt in SPLIT_COUNTS:
+            if opt in mine:
+                k = mine.index(opt) + 1
+                total = int(mine[k])
+                mine[k] = str(total // len(hosts) + (1 if i < total % len(hosts) else 0))
+        if "--rate" in mine:
+            k = mine.index("--rate") + 1
+            my_conns = int(mine[mine.index("--conns") + 1]) if "--conns" in mine else 1
+            mine[k] = "%g" % (float(mine[k]) * my_conns / conns)
+        out.append((host, mine))
+    return out
+
+
+def measure_hosts(plan, backend, loadgen_args, size, server_args, nofile, timeout,
+                  with_result):
+    """measure() across hosts: the server on SERVER_HOST, one loadgen per
+    load host with its share of the load, all started at once, each saving
+    its run; `loadgen --merge` of the saves is the run.  The saves go to a
+    directory under build/, so that hosts sharing the checkout (or its
+    paths) can write them and this one read them."""
+    server_cpu, loadgen_cpu = pin_plan()
+    savedir = tempfile.mkdtemp(prefix="multihost-", dir=os.path.join(ROOT, "build"))
+    try:
+        with Server(backend, cpu=server_cpu, args=server_args, nofile=nofile,
+                    plan=plan) as srv:
+            # the server's CPU from one loadgen only, where a pid here is
+            # the server's; on other machines it is left out, not guessed
+            pid = srv.pid if pids_shared(plan["runner"]) else None
+            runs = []
+            for i, (host, args) in enumerate(shares(loadgen_args, plan["load_hosts"])):
+                save = os.path.join(savedir, "%d.save" % i)
+                cmd = loadgen_command(srv.port, args + ["--size", size, "--save", save],
+                                      cpu=loadgen_cpu, server_pid=pid if i == 0 else None,
+                                      host=plan["server_addr"])
+                proc = subprocess.Popen(on_host(plan, host, cmd), stdin=subprocess.DEVNULL,
+                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                        text=True)
+                runs.append((host, cmd, save, proc))
+            said = []
+            for host, cmd, save, proc in runs:
+                try:
+                    _, err = proc.communicate(timeout=timeout)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    _, err = proc.communicate()
+                lines = [x for x in err.strip().splitlines()
+                         if not x.startswith("loadgen: warning:")]
+                if not os.path.exists(save):
+                    said.append("%s: %s" % (host, lines[-1] if lines else
+                                            "loadgen: exit %d" % proc.returncode))
+        result = merged([r[2] for r in runs if os.path.exists(r[2])])
+        if said and not result.get("error"):
+            result["error"] = "; ".join(said)
+    finally:
+        shutil.rmtree(savedir, ignore_errors=True)
+    row = flatten(result, size)
+    # client-bound is a property of each load generator on its own CPUs:
+    # the largest share any one of them used, not their sum
+    pcts = [loadgen_cpu_pct(r) for r in result.get("runs", [])]
+    pcts = [p for p in pcts if p is not None]
+    if pcts:
+        row["loadgen_cpu_pct"] = "%.1f" % max(pcts)
+        row["client_bound"] = int(max(pcts) >= CLIENT_BOUND_PCT)
+    if srv.problem:
+        row["error"] = srv.problem + ("; " + row["error"] if row["error"] else "")
+    row["command"] = reproducible_hosts(plan, srv, [(h, c) for h, c, _, _ in runs])
+    return (row, result) if with_result else row
+
+
+def merged(saves):
+    """`loadgen --merge SAVES --json` as a dict, with each run's own JSON
+    (the save's `json` line) under "runs"; "error" set if it failed."""
+    if not saves:
+        return {"error": "no load host saved a run"}
+    proc = subprocess.run([os.path.join(BIN, "loadgen"), "--merge"] + saves + ["--json"],
+                          capture_output=True, text=True)
+    try:
+        result = json.loads(proc.stdout)
+    except ValueError:
+        said = proc.stderr.strip().splitlines()
+        return {"error": said[-1] if said else "loadgen --merge: exit %d" % proc.returncode}
+    result["runs"] = [saved_json(path) for path in saves]
+    return result
+
+
+def saved_json(path):
+    """The --json object that a --save file carries on its `json BYTES` line."""
+    with open(path, "rb") as f:
+        for line in f:
+            if line.startswith(b"json "):
+                return json.loads(f.read(int(line.split()[1])))
+    return {}
+
+
+def reproducible_hosts(plan, srv, loadgens):
+    """The commands of a run across hosts, ready to paste into a shell on
+    this one: the server, every loadgen at once, then the merge."""
+    shown = []
+    for i, (host, cmd) in enumerate(loadgens):
+        words = [os.path.relpath(c, ROOT) if c.startswith(ROOT) else c
+                 for c in cmd if c != "--json"]
+        text = "%s %s %s" % (" ".join(plan["runner"]), host, " ".join(words))
+        text = re.sub(r"--save \S+", "--save lg%d.save" % (i + 1), text)
+        shown.append(text.replace(":%d" % srv.port, ":%d" % FIXED_PORT)
+                     .replace("--server-pid %s" % srv.pid, "--server-pid $srv"))
+    return "%s & srv=$!; sleep 0.5; (%s & wait); bin/loadgen --merge %s; kill $srv" % (
+            srv.command.replace("--port 0", "--port %d" % FIXED_PORT),
+            " & ".join(shown), " ".join("lg%d.save" % (i + 1) for i in range(len(loadgens))))
+
+
 def progress(suite, text):
     """One line per run on stderr, so a long suite shows it is alive."""
     import sys
@@ -382,8 +604,16 @@ def progress(suite, text):
 
 
 def cpu_seconds(pid):
-    """CPU time (user + sys) of a process, its threads and reaped children."""
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
+    """CPU time (user + sys) of a process, its threads and reaped children.
+    In a run on several hosts pid is a server's, read on the server host
+    (through RUNNER, unless that host shares this pid namespace)."""
+    plan = hosts_plan()
+    if plan and not pids_shared(plan["runner"]):
+        text = subprocess.run(on_host(plan, plan["server_host"], ["cat", "/proc/%d/stat" % pid]),
+                              capture_output=True, text=True, check=True).stdout
+    else:
+        with open("/proc/%d/stat" % pid) as f:
+            text = f.read()
+    fields = text.rsplit(")", 1)[1].split()
     ticks = sum(int(x) for x in fields[11:15])  # utime stime cutime cstime
     return ticks / os.sysconf("SC_CLK_TCK")

@@ -177,7 +177,44 @@ def save_merge(tmp):
     check(got["errors"] == 0, "merged errors: %s" % got["errors"])
 
 
-CASES = {"remote-target": remote_target, "save-merge": save_merge}
+def harness(tmp):
+    """A small make bench across the namespaces: every row of
+    concurrency.csv is loadgen --merge of the load hosts' runs (both of
+    them where there are connections for two), without errors, and
+    bench/report still reads the results."""
+    results = os.path.join(tmp, "results")
+    env = dict(os.environ, SUITES="concurrency", BACKENDS="epoll,threads", DURATION="0.2",
+               REPEAT="1", RESULTS=results, SERVER_HOST=SRV, SERVER_ADDR=ADDR[SRV],
+               LOAD_HOSTS="%s %s" % (LG1, LG2), RUNNER="ip netns exec")
+    proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "bench", "harness.py")],
+                            env=env, cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    started.append(proc)
+    out, err = proc.communicate(timeout=60)
+    check(proc.returncode == 0, "harness exit %d: %s" % (
+        proc.returncode, (err.strip().splitlines() or ["?"])[-1]))
+    latest = os.path.realpath(os.path.join(results, "latest"))
+    env_txt = open(os.path.join(latest, "env.txt")).read()
+    for key in ("server host: %s" % SRV, "load host 1: %s" % LG1, "load host 2: %s" % LG2):
+        check(key in env_txt, "env.txt has no '%s'" % key)
+    with open(os.path.join(latest, "concurrency.csv")) as f:
+        rows = list(csv.DictReader(f))
+    check(len(rows) == 6, "%d rows in concurrency.csv, want 2 backends x 3 levels" % len(rows))
+    for r in rows:
+        where = "%s at %s conns" % (r["backend"], r["conns"])
+        check(not r["error"] and float(r["msgs_per_s"] or 0) > 0,
+              "%s: error %r, %r msgs/s" % (where, r["error"], r["msgs_per_s"]))
+        check("--merge" in r["command"] and "--host %s" % ADDR[SRV] in r["command"],
+              "%s: the command is not a merge across hosts: %r" % (where, r["command"]))
+        hosts = [ns for ns in (LG1, LG2) if "exec %s " % ns in r["command"]]
+        want = [LG1] if r["conns"] == "1" else [LG1, LG2]
+        check(hosts == want, "%s: load from %s, want %s" % (where, hosts, want))
+        check(r["server_cpu_us_per_msg"] != "", "%s: no server CPU, though the pid "
+              "namespace is shared" % where)
+    check(os.path.exists(os.path.join(latest, "summary.md")), "no summary.md")
+
+
+CASES = {"remote-target": remote_target, "save-merge": save_merge, "harness": harness}
 
 
 def main():
