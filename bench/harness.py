@@ -128,9 +128,8 @@ def multihost_notes(plan):
     return [
         ("syscalls", "syscalls: skipped on several hosts (strace attaches to a pid "
          "on this machine)"),
-        ("connect", "connect: its hyperfine part times a loadgen on this machine against "
-         "127.0.0.1, where no server listens in a run on several hosts: its rows "
-         "say failed; read connect.csv"),
+        ("connect", "connect: its hyperfine part is skipped on several hosts (it times "
+         "one loadgen on this machine); connect.csv is measured across the hosts"),
         ("cpu", "cpu: idle CPU read from the server host's /proc%s" % (
             "" if muxbench.pids_shared(plan["runner"]) else " through RUNNER")),
     ]

@@ -145,8 +145,9 @@ how = sys.argv[-1]  # after the harness's --port 0 --quiet
 lsock = socket.socket()
 lsock.bind(("127.0.0.1", 0))
 lsock.listen(16)
-print("echo-fake listening on 127.0.0.1:%d" % lsock.getsockname()[1], flush=True)
+# the handler first: a stop may come as soon as the ready line is out
 signal.signal(signal.SIGTERM, lambda *a: os._exit(3 if how == "exit-on-term" else 0))
+print("echo-fake listening on 127.0.0.1:%d" % lsock.getsockname()[1], flush=True)
 def serve(c):
     while True:
         data = c.recv(65536)
