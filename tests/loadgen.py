@@ -1180,6 +1180,8 @@ def case_merge_refusals():
             (["--merge"], 2, "--save"),
             (["--merge", closed, opened], 2, "mode"),
             (["--merge", closed, udp], 2, "transport"),
+            (["--merge", "--conns", 4, closed], 2, "--conns has no meaning"),
+            (["--server-pid", 1, "--merge", closed], 2, "--server-pid has no meaning"),
         ]
         for args, rc, word in cases:
             run = loadgen(*args)

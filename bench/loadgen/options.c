@@ -358,6 +358,21 @@ static void check_combinations(struct options *opt)
 		usage_error("no TARGET given (e.g. 127.0.0.1:7000 or unix:/tmp/echo.sock)");
 }
 
+static const char *option_name(int c)
+{
+	for (const struct option *o = long_options; o->name; o++)
+		if (o->val == c)
+			return o->name;
+	return "?";
+}
+
+/* Options that say how to report, not what load to make. */
+static bool is_output_option(int c)
+{
+	return c == OPT_JSON || c == OPT_CSV || c == OPT_CSV_HEADER || c == OPT_HISTOGRAM ||
+	       c == OPT_SAVE;
+}
+
 /* --merge: the arguments are saved runs.  One that is no file but reads
  * like a target is a mistake of usage, not a file to fail to open. */
 static void check_merge(struct options *opt, char **files, unsigned nfiles)
@@ -380,6 +395,7 @@ void options_parse(struct options *opt, int argc, char **argv)
 	set_defaults(opt);
 	opterr = 0;                     /* our own one-line messages */
 	bool merge = false;
+	int load_option = 0;            /* the first one that shapes a run */
 	int c;
 	while ((c = getopt_long(argc, argv, ":c:p:s:r:d:w:n:t:h", long_options, NULL)) != -1) {
 		if (c == 'h') {
@@ -394,9 +410,16 @@ void options_parse(struct options *opt, int argc, char **argv)
 			usage_error("unknown option '%s'", argv[optind - 1]);
 		if (c == ':')
 			usage_error("option '%s' needs a value", argv[optind - 1]);
+		if (!load_option && !is_output_option(c))
+			load_option = c;
 		apply_option(opt, c, optarg);
 	}
 	if (merge) {
+		/* The saved runs say how they were made; an option that would
+		 * shape a run here means nothing, and ignoring it would mislead. */
+		if (load_option)
+			usage_error("--%s has no meaning with --merge, which only reports saved runs",
+				    option_name(load_option));
 		check_merge(opt, argv + optind, (unsigned)(argc - optind));
 		return;
 	}
