@@ -269,6 +269,12 @@ def exit_text(status):
     return "exit status %d" % status
 
 
+def conns_of(loadgen_args):
+    """The --conns of a loadgen argument list (loadgen's default: 1)."""
+    args = [str(a) for a in loadgen_args]
+    return int(args[args.index("--conns") + 1]) if "--conns" in args else 1
+
+
 def loadgen_command(port, args, cpu=None, server_pid=None, host="127.0.0.1"):
     """The bin/loadgen command line for one run, as a list."""
     cmd = []
@@ -279,8 +285,7 @@ def loadgen_command(port, args, cpu=None, server_pid=None, host="127.0.0.1"):
         cmd += ["--server-pid", str(server_pid)]
     args = [str(a) for a in args]
     # one loadgen thread per CPU it was given, as far as the connections go
-    threads = min(len(cpu_set(str(cpu))) if cpu is not None else 1,
-                  int(args[args.index("--conns") + 1]) if "--conns" in args else 1)
+    threads = min(len(cpu_set(str(cpu))) if cpu is not None else 1, conns_of(args))
     if threads > 1 and "--threads" not in args:
         args += ["--threads", str(threads)]
     return cmd + args
@@ -369,9 +374,7 @@ def workers_for(backend, loadgen_args):
     connection of this run (loadgen's --conns)."""
     if backend not in FIXED_WORKERS:
         return []
-    args = [str(a) for a in loadgen_args]
-    conns = int(args[args.index("--conns") + 1]) if "--conns" in args else 1
-    return ["--workers", conns]
+    return ["--workers", conns_of(loadgen_args)]
 
 
 def rotations(backends, repeat):
@@ -482,7 +485,7 @@ def shares(loadgen_args, hosts):
     split as evenly as whole numbers go, --rate in proportion to each
     host's connections; a host that would get no connection sits out."""
     args = [str(a) for a in loadgen_args]
-    conns = int(args[args.index("--conns") + 1]) if "--conns" in args else 1
+    conns = conns_of(args)
     hosts = hosts[:max(1, min(len(hosts), conns))]
     out = []
     for i, host in enumerate(hosts):
@@ -494,8 +497,7 @@ def shares(loadgen_args, hosts):
                 mine[k] = str(total // len(hosts) + (1 if i < total % len(hosts) else 0))
         if "--rate" in mine:
             k = mine.index("--rate") + 1
-            my_conns = int(mine[mine.index("--conns") + 1]) if "--conns" in mine else 1
-            mine[k] = "%g" % (float(mine[k]) * my_conns / conns)
+            mine[k] = "%g" % (float(mine[k]) * conns_of(mine) / conns)
         out.append((host, mine))
     return out
 
