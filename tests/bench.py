@@ -220,7 +220,10 @@ def hyperfine_failure(tmp):
     check(run.returncode == 0, "suite-connect exit %d: %s" % (
         run.returncode, (run.stderr.strip().splitlines() or ["?"])[-1]))
     table = open(os.path.join(out, "connect-hyperfine.md")).read()
-    check("| %s | failed: " % script in table and "server closed" in table,
+    # the server closes each connection at once: the client sees either
+    # the close or, if its message had arrived first, a reset
+    check("| %s | failed: " % script in table and
+          ("server closed" in table or "reset by peer" in table),
           "no failure row that says why for the failing backend: %r" % table)
     check("| epoll | " in table and "| epoll | failed" not in table,
           "the next backend was not timed: %r" % table)
