@@ -16,12 +16,25 @@ extern _Thread_local volatile sig_atomic_t session_fd;
 /* --udp: the UDP socket on the listener's port, else -1. */
 extern int udp_fd;
 
-/* A new client may stay (true: counted accepted and live), or is closed
- * at once and counted as refused: beyond fd_capacity, at or above fd_limit
- * (a backend's own limit, 0 for none), or beyond --max-conns. */
-bool conn_admit(int fd, int fd_limit, const char *fd_limit_why);
-/* Count one datagram of n bytes echoed. */
+/* What becomes of a new client. */
+enum admit {
+	ADMITTED,  /* counted accepted and live: serve it */
+	REFUSED,   /* closed and counted as refused */
+	FULL,      /* --max-conns clients are live: it waits for a place, open
+		    * and not counted; ask again with conn_admit_waiting() */
+};
+/* A new client is refused beyond fd_capacity and at or above fd_limit (a
+ * backend's own limit, 0 for none); at --max-conns it is FULL. */
+enum admit conn_admit(int fd, int fd_limit, const char *fd_limit_why);
+/* A FULL client, waiting since since_ms (now_ms()): ADMITTED if a place
+ * is free now, REFUSED once MAX_CONNS_WAIT_MS have passed or a stop was
+ * asked for, else FULL still. */
+enum admit conn_admit_waiting(int fd, long long since_ms);
+/* CLOCK_MONOTONIC in milliseconds. */
+long long now_ms(void);
+/* Count one datagram of n bytes echoed; one dropped (it would loop). */
 void count_datagram(size_t n);
+void count_dropped(void);
 /* SIGINT and SIGTERM. */
 void stop_signals(sigset_t *set);
 /* The table of sockets being served by echo_session(), once fd_capacity

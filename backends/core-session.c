@@ -8,11 +8,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "core.h"
 #include "core-internal.h"
+
+#define POLL_MS 10   /* a wait with no wake-up to wait for looks this often */
 
 /* fd -> an echo_session() is serving it (fd_capacity entries), so that a
  * stop can shut every served socket down. */
@@ -23,10 +26,27 @@ void sessions_init(void)
 	in_session = xcalloc(fd_capacity, sizeof *in_session);
 }
 
+/* --max-conns reached: wait for a place (or the refusal), looking every
+ * POLL_MS; a client that leaves frees its place in whatever thread
+ * or process served it. */
+static enum admit wait_for_place(int fd)
+{
+	struct timespec pause = { 0, POLL_MS * 1000000L };
+	long long since = now_ms();
+	enum admit admit;
+
+	do {
+		nanosleep(&pause, NULL);  /* a stop signal cuts it short */
+		admit = conn_admit_waiting(fd, since);
+	} while (admit == FULL);
+	return admit;
+}
+
 /* LAB: accept */
 int accept_client(int lfd)
 {
 	struct timespec pause = { 0, ACCEPT_RETRY_MS * 1000000L };
+	enum admit admit;
 	int fd;
 
 	server_ready();
@@ -40,7 +60,10 @@ int accept_client(int lfd)
 			note("accept: %s", strerror(errno));
 		return -1;
 	}
-	return conn_admit(fd, 0, NULL) ? fd : -1;
+	admit = conn_admit(fd, 0, NULL);
+	if (admit == FULL)
+		admit = wait_for_place(fd);
+	return admit == ADMITTED ? fd : -1;
 }
 /* LAB: end */
 
@@ -91,6 +114,32 @@ void stop_sessions(void)
 	for (int fd = 0; fd < fd_capacity; fd++)
 		if (atomic_load(&in_session[fd]))
 			shutdown(fd, SHUT_RDWR);
+}
+
+void stop_children(const pid_t *pids, int n)
+{
+	struct timespec pause = { 0, POLL_MS * 1000000L };
+	long long deadline = now_ms() + STOP_GRACE_MS;
+	pid_t pid;
+
+	for (int i = 0; i < n; i++) {
+		if (pids[i] > 0) {
+			kill(pids[i], SIGTERM);
+			kill(pids[i], SIGCONT);
+		}
+	}
+	while ((pid = waitpid(-1, NULL, WNOHANG)) >= 0 && now_ms() < deadline)
+		if (pid == 0)
+			nanosleep(&pause, NULL);
+	for (int i = 0; i < n && pid >= 0; i++) {
+		if (pids[i] > 0 && waitpid(pids[i], NULL, WNOHANG) == 0) {
+			note("child %d did not end within %d ms of SIGTERM: SIGKILL",
+			     (int)pids[i], STOP_GRACE_MS);
+			kill(pids[i], SIGKILL);
+		}
+	}
+	while (waitpid(-1, NULL, 0) > 0 || errno == EINTR)
+		;
 }
 
 void close_listener(void)

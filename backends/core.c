@@ -9,6 +9,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
 #include <sched.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -21,6 +22,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <arpa/inet.h>
 #include <unistd.h>
 
@@ -50,14 +52,30 @@ int udp_fd = -1;
 
 /* Counters live in a shared mapping so that the children of fork and
  * prefork add to the parent's totals; atomics because threads add to them
- * concurrently. */
+ * concurrently.
+ *
+ * Live clients are counted per process, in a slot of its own: slot 0 for
+ * the process that started the server, one for each child of fork and
+ * worker of prefork.  A process can be killed anywhere, even between
+ * taking a client and marking it taken; its clients are then gone (the
+ * kernel closes their sockets), and its parent clears its slot, so the
+ * total stays exact however processes die.  --max-conns counts the slots
+ * and takes a place in one step, under a lock that is robust: a process
+ * killed holding it does not hold up the rest, and the counts it guards
+ * are each one word, always whole. */
+#define MAX_SLOTS 65536
+
 static struct stats {
 	atomic_long accepted;
 	atomic_long refused;
-	atomic_long live;
 	atomic_ullong echoed;
 	atomic_ullong datagrams;
+	atomic_ullong dropped;          /* datagrams that would loop (--udp) */
+	pthread_mutex_t places;         /* --max-conns: count and take as one */
+	atomic_int nslots;              /* slots in use are below this */
+	atomic_long live[MAX_SLOTS];    /* live clients of each process */
 } *stats;
+static int my_slot;                     /* where this process counts */
 
 /* ---- Messages ---- */
 
@@ -69,10 +87,16 @@ static void vsay(const char *fmt, va_list ap)
 	fprintf(stderr, "echo-%s: %s\n", backend.name, line);
 }
 
+/* One reason, from the first thread that dies: several loops that fail
+ * their setup at once (reactors out of fds) would each say it. */
 void die(const char *fmt, ...)
 {
+	static atomic_bool dying;
 	va_list ap;
 
+	if (atomic_exchange(&dying, true))
+		for (;;)
+			pause();  /* the first one's exit() ends this thread too */
 	va_start(ap, fmt);
 	vsay(fmt, ap);
 	va_end(ap);
@@ -126,13 +150,18 @@ static int default_workers(void)
 
 static void usage(void)
 {
-	char workers_help[160];
+	char workers_help[320];
 
-	snprintf(workers_help, sizeof workers_help,
-		 "  --workers N       %s to serve with, 1-%d (default %d%s)\n",
-		 backend.workers == WORKERS_PER_CPU ? "event loops" : "workers",
-		 MAX_WORKERS, default_workers(),
-		 backend.workers == WORKERS_PER_CPU ? ": one per CPU" : "");
+	if (backend.workers == WORKERS_PER_CPU)
+		snprintf(workers_help, sizeof workers_help,
+			 "  --workers N       event loops to serve with, 1-%d (default %d:\n"
+			 "                    one per CPU)\n", MAX_WORKERS, default_workers());
+	else
+		snprintf(workers_help, sizeof workers_help,
+			 "  --workers N       workers to serve with, 1-%d (default %d); each\n"
+			 "                    serves one client at a time, so N clients are\n"
+			 "                    served at once and the rest wait their turn\n",
+			 MAX_WORKERS, default_workers());
 
 	printf("usage: echo-%s [options]\n"
 	       "An echo server: every byte a client sends comes back, in order.\n"
@@ -143,8 +172,9 @@ static void usage(void)
 	       "  --port N          TCP port, 0 picks a free one (default %d)\n"
 	       "  --unix PATH       listen on a Unix stream socket at PATH instead\n"
 	       "  --backlog N       listen() queue length, 1-65535 (default %d)\n"
-	       "  --max-conns N     close connections beyond N live ones at once,\n"
-	       "                    counting them as refused; 0 = no limit (default 0)\n"
+	       "  --max-conns N     serve at most N clients at once; one more waits\n"
+	       "                    up to %d ms for one to leave, then is closed and\n"
+	       "                    counted as refused; 0 = no limit (default 0)\n"
 	       "  --bufsize BYTES   bytes read per call and per connection,\n"
 	       "                    1-%d (default %d)\n"
 	       "  --port-file FILE  write the port number to FILE when ready\n"
@@ -162,10 +192,13 @@ static void usage(void)
 	       "\n"
 	       "When ready it prints one line: 'echo-%s listening on ADDR:PORT'.\n"
 	       "SIGINT or SIGTERM stops it; it then prints one summary line\n"
-	       "(connections accepted and refused, bytes echoed) and exits 0.\n"
+	       "(connections accepted and refused, bytes echoed; with --udp also\n"
+	       "datagrams echoed, and dropped because an echo would come straight\n"
+	       "back: from its own port on its own address, or from port 0) and\n"
+	       "exits 0.\n"
 	       "Exit status: 0 stopped by signal, 1 runtime error, 2 bad usage.\n",
 	       backend.name, backend.name, backend.name, DEFAULT_HOST,
-	       DEFAULT_PORT, DEFAULT_BACKLOG, MAX_BUFSIZE, DEFAULT_BUFSIZE,
+	       DEFAULT_PORT, DEFAULT_BACKLOG, MAX_CONNS_WAIT_MS, MAX_BUFSIZE, DEFAULT_BUFSIZE,
 	       backend.workers ? workers_help : "",
 	       backend.udp ? "  --udp             also echo UDP datagrams on the same port\n" : "",
 	       backend.name);
@@ -337,10 +370,18 @@ int stop_signal_fd(void)
 /* The counters, and the fd capacity that sizes the fd-indexed tables. */
 static void stats_init(void)
 {
+	pthread_mutexattr_t attr;
+
 	stats = mmap(NULL, sizeof *stats, PROT_READ | PROT_WRITE,
 		     MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (stats == MAP_FAILED)
 		die("mmap: %s", strerror(errno));
+	pthread_mutexattr_init(&attr);
+	pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED);
+	pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST);
+	pthread_mutex_init(&stats->places, &attr);
+	pthread_mutexattr_destroy(&attr);
+	stats->nslots = 1;  /* slot 0: this process */
 }
 
 static void fd_capacity_init(void)
@@ -459,6 +500,19 @@ static int bound_socket(int type)
 	return fd;
 }
 
+/* --udp: the UDP socket on the TCP port, told to report the address each
+ * datagram came to, which its echo goes back from (core-loop.c). */
+static int udp_socket(void)
+{
+	int fd = bound_socket(SOCK_DGRAM | SOCK_NONBLOCK), one = 1;
+
+	if (bound.ss_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof one);
+	else
+		setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof one);
+	return fd;
+}
+
 static int listen_inet(char *addr_text, size_t size)
 {
 	struct addrinfo hints = {
@@ -484,7 +538,7 @@ static int listen_inet(char *addr_text, size_t size)
 			 ((struct sockaddr_in6 *)&bound)->sin6_port :
 			 ((struct sockaddr_in *)&bound)->sin_port);
 	if (opt.udp)
-		udp_fd = bound_socket(SOCK_DGRAM | SOCK_NONBLOCK);
+		udp_fd = udp_socket();
 	return fd;
 }
 
@@ -520,12 +574,17 @@ int listen_another(void)
  * client (its first accept_client(), or the end of loop_init()): a backend
  * that fails its own setup never says it is ready. */
 static char listen_addr[ADDR_TEXT_BYTES];
+static pid_t ready_pid;              /* the process that says it */
+static atomic_int ready_calls = 1;   /* server_ready() calls still to come */
+
+void server_ready_after(int calls)
+{
+	atomic_store(&ready_calls, calls);
+}
 
 void server_ready(void)
 {
-	static atomic_bool done;  /* reactors: each loop's thread calls it */
-
-	if (atomic_exchange(&done, true))
+	if (getpid() != ready_pid || atomic_fetch_sub(&ready_calls, 1) != 1)
 		return;
 	if (opt.port_file) {
 		FILE *f = fopen(opt.port_file, "w");
@@ -542,44 +601,118 @@ void server_ready(void)
  * once per episode (it ends when an accept() succeeds), not on every retry. */
 static _Thread_local bool fds_short;
 
-bool conn_admit(int fd, int fd_limit, const char *fd_limit_why)
+static void places_lock(void)
+{
+	int err = pthread_mutex_lock(&stats->places);
+
+	if (err == EOWNERDEAD)  /* its holder was killed: the counts are whole */
+		pthread_mutex_consistent(&stats->places);
+	else if (err)
+		die("pthread_mutex_lock: %s", strerror(err));
+}
+
+long clients_live(void)
+{
+	long live = 0;
+
+	for (int slot = 0; slot < atomic_load(&stats->nslots); slot++)
+		live += atomic_load(&stats->live[slot]);
+	return live;
+}
+
+/* One more live client for this process, if --max-conns leaves a place. */
+static bool take_place(void)
+{
+	bool free;
+
+	if (!opt.max_conns) {
+		atomic_fetch_add(&stats->live[my_slot], 1);
+		return true;
+	}
+	places_lock();
+	free = clients_live() < opt.max_conns;
+	if (free)
+		atomic_fetch_add(&stats->live[my_slot], 1);
+	pthread_mutex_unlock(&stats->places);
+	return free;
+}
+
+static void admitted(int fd)
 {
 	int one = 1;
 
-	fds_short = false;
-	if (fd >= fd_capacity) {  /* beyond our fd-indexed tables */
-		note("refused fd %d: beyond RLIMIT_NOFILE at start (%d)", fd, fd_capacity);
-		goto refuse;
-	}
-	if (fd_limit && fd >= fd_limit) {
-		note("refused fd %d: %s (%d)", fd, fd_limit_why, fd_limit);
-		goto refuse;
-	}
-	if (opt.max_conns && atomic_load(&stats->live) >= opt.max_conns) {
-		note("refused a connection: --max-conns %ld reached", opt.max_conns);
-		goto refuse;
-	}
-	atomic_fetch_add(&stats->live, 1);
 	atomic_fetch_add(&stats->accepted, 1);
 	/* Echo each small message at once instead of waiting (Nagle) for the
 	 * ACK of the previous one. */
 	if (!opt.unix_path && !opt.no_nodelay)
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-	return true;
-refuse:
+}
+
+static enum admit refuse(int fd)
+{
 	close(fd);
 	atomic_fetch_add(&stats->refused, 1);
-	return false;
+	return REFUSED;
+}
+
+enum admit conn_admit(int fd, int fd_limit, const char *fd_limit_why)
+{
+	fds_short = false;
+	if (fd >= fd_capacity) {  /* beyond our fd-indexed tables */
+		note("refused fd %d: beyond RLIMIT_NOFILE at start (%d)", fd, fd_capacity);
+		return refuse(fd);
+	}
+	if (fd_limit && fd >= fd_limit) {
+		note("refused fd %d: %s (%d)", fd, fd_limit_why, fd_limit);
+		return refuse(fd);
+	}
+	if (!take_place())
+		return FULL;
+	admitted(fd);
+	return ADMITTED;
+}
+
+long long now_ms(void)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return now.tv_sec * 1000LL + now.tv_nsec / 1000000;
+}
+
+static enum admit refuse_full(int fd)
+{
+	note("refused a connection: --max-conns %ld reached for %d ms",
+	     opt.max_conns, MAX_CONNS_WAIT_MS);
+	return refuse(fd);
+}
+
+/* A client that has just left may not be counted out yet (its FIN is
+ * still on its way to whoever served it): a newcomer at the limit waits
+ * MAX_CONNS_WAIT_MS for a place before it is refused. */
+enum admit conn_admit_waiting(int fd, long long since_ms)
+{
+	if (take_place()) {
+		admitted(fd);
+		return ADMITTED;
+	}
+	if (now_ms() - since_ms < MAX_CONNS_WAIT_MS && !stop_requested)
+		return FULL;
+	return refuse_full(fd);
 }
 
 bool client_admit(int fd)
 {
-	return conn_admit(fd, 0, NULL);
+	enum admit admit = conn_admit(fd, 0, NULL);
+
+	if (admit == FULL)
+		admit = refuse_full(fd);
+	return admit == ADMITTED;
 }
 
 void conn_release(void)
 {
-	atomic_fetch_sub(&stats->live, 1);
+	atomic_fetch_sub(&stats->live[my_slot], 1);
 }
 
 void conn_refuse(const char *fmt, ...)
@@ -601,11 +734,6 @@ void session_end(int fd)
 	close(fd);
 }
 
-long clients_live(void)
-{
-	return atomic_load(&stats->live);
-}
-
 void count_echoed(size_t n)
 {
 	atomic_fetch_add_explicit(&stats->echoed, n, memory_order_relaxed);
@@ -615,6 +743,11 @@ void count_datagram(size_t n)
 {
 	atomic_fetch_add_explicit(&stats->datagrams, 1, memory_order_relaxed);
 	count_echoed(n);
+}
+
+void count_dropped(void)
+{
+	atomic_fetch_add_explicit(&stats->dropped, 1, memory_order_relaxed);
 }
 
 bool accept_starved(int err)
@@ -627,6 +760,46 @@ bool accept_starved(int err)
 	return true;
 }
 
+/* ---- Slots of the processes that serve clients (fork, prefork) ---- */
+
+/* The parent's list of slots given back, to give out again. */
+static struct {
+	int *free;
+	int n;
+} spare_slots;
+
+int slot_new(void)
+{
+	int slot;
+
+	if (spare_slots.n > 0)
+		return spare_slots.free[--spare_slots.n];
+	slot = atomic_load(&stats->nslots);
+	if (slot == MAX_SLOTS)
+		return -1;
+	atomic_store(&stats->nslots, slot + 1);
+	return slot;
+}
+
+void slot_enter(int slot)
+{
+	my_slot = slot;
+}
+
+void slot_take_client(int slot)
+{
+	atomic_fetch_add(&stats->live[slot], 1);
+	atomic_fetch_sub(&stats->live[my_slot], 1);
+}
+
+void slot_free(int slot)
+{
+	atomic_store(&stats->live[slot], 0);
+	if (!spare_slots.free)
+		spare_slots.free = xcalloc(MAX_SLOTS, sizeof *spare_slots.free);
+	spare_slots.free[spare_slots.n++] = slot;
+}
+
 /* ---- main ---- */
 
 int main(int argc, char **argv)
@@ -634,6 +807,7 @@ int main(int argc, char **argv)
 	int lfd;
 
 	parse_options(argc, argv);
+	ready_pid = getpid();
 	stats_init();
 	fd_capacity_init();
 	sessions_init();
@@ -648,7 +822,8 @@ int main(int argc, char **argv)
 	       backend.name, atomic_load(&stats->accepted),
 	       atomic_load(&stats->refused), atomic_load(&stats->echoed));
 	if (opt.udp)
-		printf(", %llu datagrams", atomic_load(&stats->datagrams));
+		printf(", %llu datagrams, %llu dropped", atomic_load(&stats->datagrams),
+		       atomic_load(&stats->dropped));
 	printf("\n");
 	return 0;
 }

@@ -92,16 +92,27 @@ void *xcalloc(size_t count, size_t size);
  * them around pthread_create() so that they reach the main thread. */
 void block_stop_signals(sigset_t *before);
 
-/* Print the ready line, once.  accept_client() and loop_init() call it; a
- * backend that waits for clients some other way calls it itself, before
- * it forks workers (who would each print it). */
+/* Print the ready line (and write --port-file), once, in the process that
+ * started the server: a backend says it is ready only when all of its
+ * setup has worked.  accept_client() and loop_init() call it; a backend
+ * that waits for clients some other way calls it itself (prefork, after
+ * forking its workers).  A backend with several loops says how many
+ * calls to wait for (server_ready_after(loops), before any): the line
+ * comes with the last, when every loop is set up. */
 void server_ready(void);
+void server_ready_after(int calls);
 
 /* Another listening socket on the same address (SO_REUSEPORT; the backend
  * sets .reuseport): the kernel spreads new connections over them. */
 int listen_another(void);
 
-/* ---- Counting clients (every family) ---- */
+/* ---- Counting clients (every family) ----
+ *
+ * --max-conns N: at most N clients are served at once.  One that comes
+ * while N are being served waits up to MAX_CONNS_WAIT_MS for one of them
+ * to leave (a client that has closed may not be counted out yet), then is
+ * closed and counted as refused. */
+#define MAX_CONNS_WAIT_MS 250
 
 /* Forget a client in the connection count (session_end() does it too). */
 void conn_release(void);
@@ -132,6 +143,25 @@ void echo_session(int fd);
 void stop_sessions(void);
 /* Close the listening socket (fork's children, which do not accept). */
 void close_listener(void);
+/* Stop child processes (fork, prefork): SIGTERM and SIGCONT to each (a
+ * stopped process keeps SIGTERM pending until it runs), then wait up to
+ * STOP_GRACE_MS for all to end; any still there is killed with SIGKILL,
+ * with a notice.  Reaps every child.  pids[i] <= 0 are skipped. */
+void stop_children(const pid_t *pids, int n);
+#define STOP_GRACE_MS 1000
+
+/* Each process that serves clients counts them in a slot of its own, so
+ * that the count stays exact when one is killed (its parent frees its
+ * slot, and its clients, gone with it, are counted out with it). */
+/* A free slot for a child about to be made, or -1 if none is left. */
+int slot_new(void);
+/* In the child: count this process's clients in slot from now on. */
+void slot_enter(int slot);
+/* In the parent: the client it admitted last is now the child's in slot. */
+void slot_take_client(int slot);
+/* In the parent, once the process in slot has ended (reaped): forget its
+ * clients, and give the slot out again. */
+void slot_free(int slot);
 /* In a worker process that goes on accepting on the listening socket it
  * inherited (prefork): from now on a stop signal to this process does not
  * shut that socket down, which would stop every worker.  (A stop that
@@ -194,7 +224,8 @@ void count_echoed(size_t n);
 /* accept() failed with err: true if it is the fds running out (said once
  * per episode; the caller waits for a close or ACCEPT_RETRY_MS). */
 bool accept_starved(int err);
-/* Live clients now (to decide how to wait when out of fds). */
+/* Live clients now, in every process (to decide how to wait when out of
+ * fds). */
 long clients_live(void);
 /* A non-blocking fd that turns readable when a stop signal is pending
  * (a signalfd; the signals are blocked in the calling thread from now on). */

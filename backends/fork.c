@@ -17,6 +17,7 @@
 
 static struct {
 	pid_t *children;  /* live children: to reap, and to stop */
+	int *slots;       /* where child i counts its client */
 	int n, cap;
 } state;
 
@@ -34,31 +35,34 @@ static void state_init(void)
 	sigaction(SIGCHLD, &sa, NULL);
 }
 
-/* Room for one more child in the list, made before the fork. */
+/* Room for one more child in the lists, made before the fork. */
 static bool make_room(void)
 {
-	pid_t *grown;
 	int cap = state.cap ? 2 * state.cap : 64;
+	pid_t *children;
+	int *slots;
 
 	if (state.n < state.cap)
 		return true;
-	grown = reallocarray(state.children, cap, sizeof(pid_t));
-	if (!grown)
+	if (!(children = reallocarray(state.children, cap, sizeof *children)))
 		return false;
-	state.children = grown;
+	state.children = children;
+	if (!(slots = reallocarray(state.slots, cap, sizeof *slots)))
+		return false;
+	state.slots = slots;
 	state.cap = cap;
 	return true;
 }
 
-/* A child that exits 0 has released its slot in the shared counters
- * itself; one that died otherwise (a signal, a crash) could not. */
-static void forget(pid_t pid, int status)
+/* A child has ended, however: its client is gone with it. */
+static void forget(pid_t pid)
 {
 	for (int i = 0; i < state.n; i++) {
 		if (state.children[i] == pid) {
-			state.children[i] = state.children[--state.n];
-			if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-				conn_release();
+			slot_free(state.slots[i]);
+			state.n--;
+			state.children[i] = state.children[state.n];
+			state.slots[i] = state.slots[state.n];
 			return;
 		}
 	}
@@ -67,63 +71,59 @@ static void forget(pid_t pid, int status)
 static void serve(int fd)
 {
 	pid_t parent = getpid();
+	int slot = make_room() ? slot_new() : -1;
 	pid_t pid;
 
-	if (!make_room()) {
-		conn_refuse("no memory to keep track of one more process");
+	if (slot < 0) {
+		conn_refuse("no room to keep track of one more process");
 		session_end(fd);
 		return;
 	}
+	slot_take_client(slot);  /* from now on the child's, even unborn */
 	pid = fork();
 	if (pid < 0) {
 		conn_refuse("fork: %s", strerror(errno));
-		session_end(fd);
+		slot_free(slot);
+		close(fd);
 		return;
 	}
 	if (pid == 0) {
 		close_listener();
+		slot_enter(slot);
 		/* The parent stops a child with SIGTERM, whose handler (the
 		 * core's) ends echo_session() after the bytes it has counted;
 		 * and if the parent dies first, the child gets SIGTERM too. */
 		prctl(PR_SET_PDEATHSIG, SIGTERM);
 		if (getppid() == parent)
 			echo_session(fd);
-		/* The child releases its slot, before its socket closes: a
+		/* The child releases its place before its socket closes: a
 		 * client that has seen the close and connects again must find
-		 * the slot free (--max-conns), and the parent reaps later. */
+		 * it free (--max-conns), and the parent reaps later. */
 		session_end(fd);
 		_exit(0);
 	}
 	close(fd);  /* the child's now: our copy would keep it open */
-	state.children[state.n++] = pid;
+	state.children[state.n] = pid;
+	state.slots[state.n++] = slot;
 }
 
 /* A child that exits after this and before accept() blocks stays a zombie
  * until the next client comes (no longer counted live: it released its
- * slot): SIGCHLD can land just before accept() blocks, and no accept()
+ * place): SIGCHLD can land just before accept() blocks, and no accept()
  * takes a signal mask as ppoll() does. */
 static void reap_children(void)
 {
 	pid_t pid;
-	int status;
 
-	while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
-		forget(pid, status);
+	while ((pid = waitpid(-1, NULL, WNOHANG)) > 0)
+		forget(pid);
 }
 
 static void stop_all(void)
 {
-	for (int i = 0; i < state.n; i++)
-		kill(state.children[i], SIGTERM);
-	while (state.n > 0) {
-		int status;
-		pid_t pid = waitpid(-1, &status, 0);
-		if (pid < 0 && errno != EINTR)
-			break;
-		if (pid > 0)
-			forget(pid, status);
-	}
+	stop_children(state.children, state.n);
 	free(state.children);
+	free(state.slots);
 }
 
 /* LAB: run */

@@ -11,10 +11,8 @@
  * them all.  Used by: Apache's prefork MPM, PHP-FPM, Gunicorn's sync
  * workers, PostgreSQL's connection poolers' backends. */
 #include <errno.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -24,12 +22,12 @@
 #define DEFAULT_WORKERS 8
 
 static struct {
-	pid_t *children;      /* one slot per worker; 0: none running */
-	atomic_bool *busy;    /* shared: worker i is serving a client */
+	pid_t *children;      /* one per worker; 0: none running */
+	int *slots;           /* where worker i counts its client */
 } state;
 
 /* The iterative server (blocking.c), in worker i. */
-static void child_run(int lfd, int i)
+static void child_run(int lfd)
 {
 	detach_listener();
 	while (!stop_requested) {
@@ -37,23 +35,20 @@ static void child_run(int lfd, int i)
 
 		if (fd < 0)
 			continue;  /* a signal, a refused client, out of fds, a stop */
-		state.busy[i] = true;
 		echo_session(fd);
 		session_end(fd);
-		state.busy[i] = false;
 	}
 	_exit(0);
 }
 
+/* Worker i's process; 0 if fork() failed (errno says why). */
 static pid_t start_child(int lfd, int i)
 {
 	pid_t parent = getpid();
 	pid_t pid = fork();
 
-	if (pid < 0) {
-		note("fork: %s; one worker fewer", strerror(errno));
+	if (pid < 0)
 		return 0;
-	}
 	if (pid == 0) {
 		/* The parent stops a child with SIGTERM, whose handler (the
 		 * core's) ends its session; if the parent dies first, the
@@ -61,56 +56,66 @@ static pid_t start_child(int lfd, int i)
 		prctl(PR_SET_PDEATHSIG, SIGTERM);
 		if (getppid() != parent)
 			_exit(0);
-		child_run(lfd, i);
+		slot_enter(state.slots[i]);
+		child_run(lfd);
 	}
 	return pid;
 }
 
-static void state_init(int lfd)
+static void state_init(void)
 {
 	state.children = xcalloc(opt.workers, sizeof *state.children);
-	state.busy = mmap(NULL, opt.workers * sizeof *state.busy, PROT_READ | PROT_WRITE,
-			  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	if (state.busy == MAP_FAILED)
-		die("mmap: %s", strerror(errno));
-	server_ready();  /* before the fork: each child would say it again */
+	state.slots = xcalloc(opt.workers, sizeof *state.slots);
 	for (int i = 0; i < opt.workers; i++)
-		state.children[i] = start_child(lfd, i);
+		if ((state.slots[i] = slot_new()) < 0)
+			die("no slot to count worker %d's clients in", i + 1);
+}
+
+/* Every worker, then the ready line: a server with none is no server. */
+static void start_workers(int lfd)
+{
+	int started = 0, err = 0;
+
+	for (int i = 0; i < opt.workers; i++) {
+		if ((state.children[i] = start_child(lfd, i)) > 0)
+			started++;
+		else
+			err = errno;
+	}
+	if (started == 0)
+		die("no worker could start: fork: %s", strerror(err));
+	if (started < opt.workers)
+		note("only %d of %d workers started: fork: %s", started, opt.workers,
+		     strerror(err));
+	server_ready();
 }
 
 /* A worker that ended while the server runs (a crash, a kill) is
- * replaced.  One that died in the middle of a session could not release
- * its client's slot: the parent does. */
+ * replaced.  Its client, if it had one, is gone with it: its slot is
+ * cleared, whatever it was doing when it died. */
 static void replace(pid_t pid, int status, int lfd)
 {
 	for (int i = 0; i < opt.workers; i++) {
 		if (state.children[i] != pid)
 			continue;
-		if (state.busy[i]) {
-			state.busy[i] = false;
-			conn_release();
-		}
+		slot_free(state.slots[i]);
+		state.slots[i] = slot_new();  /* the one just freed */
 		if (!stop_requested)
 			note("worker %d ended (%s %d); starting another", (int)pid,
 			     WIFSIGNALED(status) ? "signal" : "exit status",
 			     WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
 		state.children[i] = stop_requested ? 0 : start_child(lfd, i);
+		if (!stop_requested && !state.children[i])
+			note("fork: %s; one worker fewer", strerror(errno));
 		return;
 	}
 }
 
 static void stop_all(void)
 {
-	int status;
-	pid_t pid;
-
-	for (int i = 0; i < opt.workers; i++)
-		if (state.children[i] > 0)
-			kill(state.children[i], SIGTERM);
-	while ((pid = wait(&status)) > 0 || errno == EINTR)
-		;
+	stop_children(state.children, opt.workers);
 	free(state.children);
-	munmap(state.busy, opt.workers * sizeof *state.busy);
+	free(state.slots);
 }
 
 /* LAB: run */
@@ -120,7 +125,8 @@ static void stop_all(void)
  * just before wait() blocks ends the wait. */
 static void backend_run(int lfd)
 {
-	state_init(lfd);
+	state_init();
+	start_workers(lfd);
 	while (!stop_requested) {
 		int status;
 		pid_t pid = wait(&status);
@@ -128,7 +134,7 @@ static void backend_run(int lfd)
 		if (pid > 0)
 			replace(pid, status, lfd);
 		else if (errno == ECHILD)
-			break;  /* no worker could be started */
+			die("no worker left: each one ended and none could be replaced");
 	}
 	stop_all();
 }

@@ -111,6 +111,7 @@ static void backend_run(int lfd)
 	int err;
 
 	block_stop_signals(NULL);
+	server_ready_after(opt.workers);  /* ready when every loop is set up */
 	pthread_barrier_init(&loops_ready, NULL, (unsigned)opt.workers);
 	for (int i = 1; i < opt.workers; i++) {
 		lfds[i] = listen_another();

@@ -104,6 +104,7 @@ EXPECTED = {
         "signal": DIFFERS("the second client is never accepted", accepted=1),
         "many_fds": SKIP("holds one connection at a time"),
         "max_conns": SKIP("holds one connection at a time"),
+        "kills": SKIP("holds one connection at a time"),
         "emfile": SKIP("holds one connection at a time"),
         "alloc_fail": SKIP("holds one connection at a time"),
         "no_task": SKIP("holds one connection at a time"),
@@ -167,6 +168,8 @@ EXPECTED = {
         # with sockets in TIME_WAIT as SO_REUSEADDR does.
         "lab_switches": DIFFERS("SO_REUSEPORT binds past TIME_WAIT too",
                                 time_wait_blocks=False),
+        # Every loop has its listener, epoll fd and signalfd.
+        "start_out_of_fds": DIFFERS("needs three fds per loop", start_fails=True),
     },
     "uring": {
         "udp": TCP_ONLY,
@@ -186,9 +189,9 @@ CASE_TIMEOUT_S = 180      # a whole case, as a last resort
 SANITIZER_MARKS = ["ERROR: AddressSanitizer", "runtime error:",
                    "WARNING: ThreadSanitizer", "ERROR: LeakSanitizer"]
 READY_RE = re.compile(r"^echo-([\w-]+) listening on "
-                      r"(?:127\.0\.0\.1:(\d+)|\[::1\]:(\d+)|unix:(.+))$")
+                      r"(?:(?:127\.0\.0\.1|0\.0\.0\.0):(\d+)|\[::1?\]:(\d+)|unix:(.+))$")
 SUMMARY_RE = re.compile(r"^echo-([\w-]+): (\d+) accepted, (\d+) refused, "
-                        r"(\d+) bytes echoed(?:, (\d+) datagrams)?$")
+                        r"(\d+) bytes echoed(?:, (\d+) datagrams(?:, (\d+) dropped)?)?$")
 OPTIONS = ["--host", "--port", "--unix", "--backlog", "--max-conns",
            "--bufsize", "--port-file", "--quiet", "--help"]
 KiB, MiB = 1 << 10, 1 << 20
@@ -380,7 +383,7 @@ class Server:
         start it with fds 3 to 3 + inherit_fds - 1 open."""
         self.case = case
         self.name = f"echo-{case.backend}"
-        args = list(args)
+        args = [str(a) for a in args]
         if "--unix" not in args and "--port" not in args:
             args = ["--port", "0"] + args
         self.argv = [case.binary] + args
@@ -825,11 +828,14 @@ class Clients:
         return True
 
     def settle(self, quiet_s=0.5, timeout=IO_TIMEOUT_S):
-        """Poll until nothing new happens for quiet_s."""
+        """Poll until nothing new happens for quiet_s: no client served or
+        closed (at --max-conns a server may take a while to refuse each)."""
         deadline = time.monotonic() + timeout
         last = time.monotonic()
         while time.monotonic() - last < quiet_s and time.monotonic() < deadline:
-            if self.poll(0.05):
+            before = len(self.pending())
+            self.poll(0.05)
+            if len(self.pending()) != before:
                 last = time.monotonic()
             if not self.pending():
                 return
@@ -1521,6 +1527,12 @@ def takes_workers(t):
     return code == 0 and "--workers" in out
 
 
+def takes_udp(t):
+    """The event loops on the core's loop take --udp; the rest refuse it."""
+    code, out, _ = run_cli(t, ["--help"])
+    return code == 0 and re.search(r"^ +--udp ", out, re.M) is not None
+
+
 def case_ready_starved(t):
     """Out of fds from the start (RLIMIT_NOFILE = the fds an idle server
     holds), a client that connects the moment the ready line appears must
@@ -1677,9 +1689,9 @@ def case_alloc_fail(t):
     check_refusals(s, served, refused_n, retries)
 
 
-def pids_cgroup(t, pid):
-    """Move pid into a new pids cgroup of its own (removed after the case)
-    and return its directory.  Skipped where none can be made."""
+def pids_cgroup(t, pid=None):
+    """A new pids cgroup (removed after the case), with pid moved into it
+    if given; returns its directory.  Skipped where none can be made."""
     if os.geteuid() != 0:
         raise Skipped("a pids cgroup needs root")
     if os.path.exists("/sys/fs/cgroup/pids/cgroup.procs"):
@@ -1711,8 +1723,9 @@ def pids_cgroup(t, pid):
                     raise
                 time.sleep(0.05)
     t.cleanups.append(remove)
-    with open(os.path.join(group, "cgroup.procs"), "w") as f:
-        f.write(str(pid))
+    if pid is not None:
+        with open(os.path.join(group, "cgroup.procs"), "w") as f:
+            f.write(str(pid))
     return group
 
 
@@ -1876,6 +1889,340 @@ def case_max_conns_seq(t):
           f"{refused_n} refused; want {n}, 0")
 
 
+# ---------------------------------------------------------------------------
+# Child processes at a stop, and the live count when they die
+# ---------------------------------------------------------------------------
+
+STOP_GRACE_S = 1          # the server's grace for its children, then SIGKILL
+
+
+def served_children(s):
+    """The server's live child processes (none for most servers; fork's
+    child exists by the time its client has an echo, prefork's workers
+    from the start).  Read from /proc/PID/task/*/children where the kernel
+    has it (fast enough to pick a victim many times a second)."""
+    try:
+        kids = set()
+        for tid in os.listdir(f"/proc/{s.pid}/task"):
+            with open(f"/proc/{s.pid}/task/{tid}/children") as f:
+                kids.update(int(p) for p in f.read().split())
+    except FileNotFoundError:
+        kids = children_of(s.pid)
+    return [p for p in kids if proc_state(p)[:1] not in "Z"]
+
+
+def case_stop_stopped(t):
+    """SIGTERM while a child process of the server is stopped (SIGSTOP):
+    the server must still exit 0 within STOP_WITHIN_S, because it sends
+    SIGCONT after SIGTERM, as init systems do; a stopped process keeps a
+    SIGTERM pending until it runs again.  (A server without child
+    processes just stops.)"""
+    s = t.server()
+    sock = s.connect()
+    echo(sock, b"hello")
+    kids = served_children(s)
+    if kids:
+        os.kill(kids[0], signal.SIGSTOP)
+        check(poll_until(lambda: proc_state(kids[0])[:1] == "T"),
+              f"child {kids[0]} did not stop on SIGSTOP")
+    stop_within(s, STOP_WITHIN_S, " with a stopped child process" if kids else "")
+
+
+# A tracer that holds a process in a ptrace stop: SIGTERM and SIGCONT are
+# then only reported to the tracer, and the process runs no more until
+# SIGKILL (which a ptrace stop cannot hold back).  It prints "held", and
+# exits when the process has died.
+PTRACE_HOLD = r"""
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
+PTRACE_SEIZE, PTRACE_INTERRUPT, WALL = 0x4206, 0x4207, 0x40000000
+pid = int(sys.argv[1])
+if libc.ptrace(PTRACE_SEIZE, pid, None, None) != 0 or \
+   libc.ptrace(PTRACE_INTERRUPT, pid, None, None) != 0:
+    print("ptrace:", os.strerror(ctypes.get_errno()), flush=True)
+    sys.exit(1)
+print("held", flush=True)
+while True:
+    _, status = os.waitpid(pid, WALL)
+    if os.WIFEXITED(status) or os.WIFSIGNALED(status):
+        break
+"""
+
+
+def case_stop_stuck(t):
+    """SIGTERM while a child process cannot run at all (held in a ptrace
+    stop, where SIGCONT does not reach it either): the server waits
+    STOP_GRACE_S for it, then kills it with SIGKILL, says so on stderr,
+    and exits 0; nothing of it is left running.  (A server without child
+    processes just stops.)"""
+    s = t.server()
+    sock = s.connect()
+    echo(sock, b"hello")
+    kids = served_children(s)
+    if not kids:
+        stop_within(s, STOP_WITHIN_S, "")
+        return
+    tracer = subprocess.Popen([sys.executable, "-c", PTRACE_HOLD, str(kids[0])],
+                              stdout=subprocess.PIPE, text=True)
+    t.procs.append(tracer)
+    said = tracer.stdout.readline().strip()
+    if said != "held":
+        raise Skipped(f"cannot hold a process in a ptrace stop here ({said or 'no answer'})")
+    stop_within(s, STOP_WITHIN_S + STOP_GRACE_S, " with a child held in a ptrace stop")
+    killed = notices(s, "SIGKILL")
+    check(len(killed) == 1 and str(kids[0]) in killed[0], f"stderr says "
+          f"{killed!r}; want one line naming child {kids[0]} and SIGKILL")
+
+
+KILLS_WORKERS = 4         # --workers where the server takes it
+KILLS_MAX = 2             # --max-conns
+KILLS_CHURN = 12        # clients connecting, echoing and leaving meanwhile
+KILLS_S = 6               # how long child processes are killed at random
+KILLS_EVERY_S = 0.005
+
+
+def case_kills(t):
+    """--max-conns 2, clients coming and going, and the server's child
+    processes (fork's, prefork's workers) SIGKILLed at random for KILLS_S:
+    a kill may land anywhere, between taking a client's place and
+    serving it, or between ending its session and giving the place back.
+    Afterwards exactly 2 of 4 clients that stay are served: the count of
+    live clients is exact however the processes died.  (Servers without
+    child processes are checked the same way, without the kills.)"""
+    args = ["--max-conns", KILLS_MAX]
+    if takes_workers(t):
+        args += ["--workers", KILLS_WORKERS]
+    s = t.server(*args)
+    probe = s.connect()
+    echo(probe, b"probe")
+    probe.close()
+    killing = bool(served_children(s))
+    stop = threading.Event()
+    errors = []
+
+    def churn(i):
+        while not stop.is_set():
+            try:
+                with socket.create_connection(s.addr, timeout=2) as sock:
+                    sock.sendall(message(i))
+                    sock.recv(64)
+            except OSError:
+                pass
+            except Exception as e:          # a bug here: say so
+                errors.append(e)
+                return
+    threads = [threading.Thread(target=churn, args=(i,), daemon=True)
+               for i in range(KILLS_CHURN)]
+    for th in threads:
+        th.start()
+    rng, kills = t.rng, 0
+    deadline = time.monotonic() + (KILLS_S if killing else KILLS_S / 10)
+    while time.monotonic() < deadline:
+        kids = served_children(s) if killing else []
+        if kids:
+            try:
+                os.kill(rng.choice(kids), signal.SIGKILL)
+                kills += 1
+            except OSError:
+                pass
+        time.sleep(KILLS_EVERY_S * rng.random() * 2)
+    stop.set()
+    for th in threads:
+        th.join(timeout=IO_TIMEOUT_S)
+    check(not errors, f"suite error in a client: {errors[:1]!r}")
+    s.check_alive()
+    time.sleep(0.5)                         # the replacements start
+    clients = Clients(s)
+    for i in range(4):
+        clients.add(message(i))
+    clients.settle()
+    slow = clients.pending()
+    check(not slow, f"{len(slow)} of 4 clients neither echoed nor closed")
+    served = len(clients.served)
+    check(served == KILLS_MAX, f"{served} of 4 clients served after {kills} "
+          f"SIGKILLs, with --max-conns {KILLS_MAX}: the live count drifted")
+
+
+def case_start_no_task(t):
+    """In a pids cgroup that allows the server no task beyond itself:
+    servers that need workers at start (prefork, pool; reactors with
+    --workers 2) exit 1 with one line saying why, print no ready line and
+    write no port file.  The rest start as usual (a thread or process per
+    client then fails: case no_task)."""
+    group = pids_cgroup(t)
+    with open(os.path.join(group, "pids.max"), "w") as f:
+        f.write("1")
+    args = ["--workers", "2"] if takes_workers(t) else []
+    port_file = t.tmp("port")
+    argv = [t.binary, "--port", "0", "--port-file", port_file] + args
+
+    def enter():
+        with open(os.path.join(group, "cgroup.procs"), "w") as f:
+            f.write("0")
+    # LeakSanitizer's check at exit needs a task of its own
+    env = dict(os.environ, **sanitizer_options(t, "detect_leaks=0")) if t.sanitizer else None
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, preexec_fn=enter, env=env)
+    t.procs.append(proc)
+    ready = readable_pipe(proc.stdout, READY_TIMEOUT_S)
+    if not takes_workers(t) and t.sanitizer != "tsan":
+        check(ready and proc.poll() is None, "did not start with no task to spare")
+        line = proc.stdout.readline().decode()
+        check("listening on" in line, f"stdout {line!r}, want the ready line")
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(STOP_TIMEOUT_S)
+        return
+    if not takes_workers(t):
+        return                  # ThreadSanitizer needs a thread of its own
+    code = proc.wait(READY_TIMEOUT_S)
+    out, err = proc.stdout.read().decode(), proc.stderr.read().decode()
+    lines = err.splitlines()
+    check(code == 1, f"exit {describe_status(code)} with no worker startable; want 1")
+    check(out == "", f"stdout {out.splitlines()[:1]!r}; want no ready line")
+    check(not os.path.exists(port_file), "the port file was written")
+    check(len(lines) == 1 and lines[0].startswith(f"echo-{t.backend}: "),
+          f"stderr {lines[:3]!r}; want one line saying why")
+
+
+def readable_pipe(f, timeout):
+    with selectors.DefaultSelector() as sel:
+        sel.register(f, selectors.EVENT_READ)
+        return bool(sel.select(timeout))
+
+
+START_FDS = 16            # RLIMIT_NOFILE for start_out_of_fds
+START_WORKERS = 8
+
+
+def case_start_out_of_fds(t):
+    """RLIMIT_NOFILE 16 and --workers 8 where the server takes it: a server
+    whose setup needs more fds than that (reactors: three per loop) must
+    exit 1 with one line before its ready line, and leave no port file; it
+    must not say it is ready and then die.  The rest start and serve."""
+    args = ["--workers", START_WORKERS] if takes_workers(t) else []
+    port_file = t.tmp("port")
+    argv = [t.binary, "--port", "0", "--port-file", port_file] + [str(a) for a in args]
+    # LeakSanitizer's check at exit needs fds of its own
+    env = dict(os.environ, **sanitizer_options(t, "detect_leaks=0")) if t.sanitizer else None
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, preexec_fn=limits(START_FDS), env=env)
+    t.procs.append(proc)
+    if not t.param("start_fails", False):
+        check(readable_pipe(proc.stdout, READY_TIMEOUT_S), "no ready line")
+        line = proc.stdout.readline().decode()
+        check("listening on" in line, f"stdout {line!r}, want the ready line")
+        port = int(open(port_file).read())
+        with socket.create_connection(("127.0.0.1", port), timeout=IO_TIMEOUT_S) as sock:
+            echo(sock, b"with 16 fds")
+        proc.send_signal(signal.SIGTERM)
+        check(proc.wait(STOP_TIMEOUT_S) == 0, "SIGTERM: not exit 0")
+        return
+    code = proc.wait(READY_TIMEOUT_S)
+    out, err = proc.stdout.read().decode(), proc.stderr.read().decode()
+    check(code == 1, f"exit {describe_status(code)} out of fds at setup; want 1")
+    check(out == "", f"stdout {out.splitlines()[:1]!r}: it said it was ready, then died")
+    check(not os.path.exists(port_file), "the port file was written, then the server died")
+    lines = err.splitlines()
+    check(len(lines) == 1, f"stderr {lines[:3]!r}; want one line saying why")
+
+
+def case_udp_wildcard(t):
+    """--udp on 0.0.0.0 (and on ::, dual stack): a datagram sent to
+    127.0.0.2 is answered from 127.0.0.2, so a connected UDP client (which
+    drops datagrams from any other address) gets its reply; the same
+    through the IPv6 socket, for IPv4 and for ::1."""
+    if not takes_udp(t):
+        return
+    for host, dest, family in (("0.0.0.0", "127.0.0.2", socket.AF_INET),
+                               ("::", "127.0.0.2", socket.AF_INET),
+                               ("::", "::1", socket.AF_INET6)):
+        s = t.server("--udp", "--host", host)
+        sock = socket.socket(family, socket.SOCK_DGRAM)
+        sock.settimeout(2)
+        try:
+            sock.connect((dest, s.port))
+            sock.send(b"to " + dest.encode())
+            try:
+                got = sock.recv(100)
+            except (socket.timeout, ConnectionRefusedError):
+                raise Fail(f"--host {host}: no reply from {dest} (answered from "
+                           f"another address?)")
+            check(got == b"to " + dest.encode(), f"--host {host}: reply {got!r}")
+        finally:
+            sock.close()
+        check(s.stop() == 0, f"SIGTERM: {describe_status(s.proc.returncode)}")
+
+
+def udp_datagram(src, dst, payload):
+    """An IPv4 packet carrying one UDP datagram, src and dst (host, port)."""
+    udp = struct.pack("!HHHH", src[1], dst[1], 8 + len(payload), 0) + payload
+    total = 20 + len(udp)
+    header = struct.pack("!BBHHHBBH4s4s", 0x45, 0, total, 0, 0, 64, socket.IPPROTO_UDP,
+                         0, socket.inet_aton(src[0]), socket.inet_aton(dst[0]))
+    return header + udp
+
+
+def summary_datagrams(s):
+    """(datagrams echoed, dropped) from the summary line, after stop()."""
+    m = SUMMARY_RE.match(s.stdout_lines()[-1])
+    check(m and m.group(5) is not None and m.group(6) is not None,
+          f"summary {s.stdout_lines()[-1]!r} does not count datagrams and drops")
+    return int(m.group(5)), int(m.group(6))
+
+
+def case_udp_loop(t):
+    """--udp and forged datagrams (a raw socket: root only) that would make
+    an echo server talk to itself forever: one from the server's own
+    address and port, one from another of its own addresses with its port
+    (it listens on 0.0.0.0), one from port 0.  Each is dropped and counted;
+    the server echoes nothing more, and serves a real client after."""
+    if not takes_udp(t):
+        return
+    try:
+        raw = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+    except PermissionError:
+        raise Skipped("forging a datagram needs a raw socket (root)")
+    s = t.server("--udp", "--host", "0.0.0.0")
+    try:
+        for src, dst in ((("127.0.0.1", s.port), ("127.0.0.1", s.port)),
+                         (("127.0.0.2", s.port), ("127.0.0.1", s.port)),
+                         (("127.0.0.1", 0), ("127.0.0.1", s.port))):
+            raw.sendto(udp_datagram(src, dst, b"loop?"), (dst[0], 0))
+    finally:
+        raw.close()
+    time.sleep(0.5)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(IO_TIMEOUT_S)
+        sock.sendto(b"a real one", ("127.0.0.1", s.port))
+        check(sock.recvfrom(100)[0] == b"a real one", "the real client's reply differs")
+    check(s.stop() == 0, f"SIGTERM: {describe_status(s.proc.returncode)}")
+    echoed, dropped = summary_datagrams(s)
+    check(dropped == 3, f"{dropped} datagrams dropped, want the 3 forged ones")
+    check(echoed == 1, f"{echoed} datagrams echoed, want 1 (the real client's): "
+          f"the server talked to itself")
+
+
+CHURN_CLIENTS = 200
+
+
+def case_max_conns_churn(t):
+    """--max-conns 1 and 200 clients one after another, each sending,
+    reading its echo and closing at once, as real clients do (the server
+    may not have seen the close when the next connects): none may be
+    refused.  A client that has left must not cost the next its place."""
+    s = t.server("--max-conns", "1")
+    for i in range(CHURN_CLIENTS):
+        sock = s.connect()
+        check(not refused(sock, message(i)), f"client {i} of {CHURN_CLIENTS} "
+              f"refused, though the one before it had closed")
+        sock.close()
+    check(s.stop() == 0, f"SIGTERM: {describe_status(s.proc.returncode)}")
+    accepted, refused_n, _ = s.summary()
+    check((accepted, refused_n) == (CHURN_CLIENTS, 0), f"summary says {accepted} "
+          f"accepted, {refused_n} refused; want {CHURN_CLIENTS}, 0")
+
+
 CASES = [("ready", case_ready), ("bytes", case_bytes), ("sizes", case_sizes),
          ("chunking", case_chunking), ("concurrent", case_concurrent),
          ("backpressure", case_backpressure), ("half_close", case_half_close),
@@ -1889,7 +2236,12 @@ CASES = [("ready", case_ready), ("bytes", case_bytes), ("sizes", case_sizes),
          ("alloc_fail", case_alloc_fail), ("no_task", case_no_task),
          ("inherited_fds", case_inherited_fds),
          ("max_conns_seq", case_max_conns_seq), ("fairness", case_fairness),
-         ("udp", case_udp), ("lab_switches", case_lab_switches)]
+         ("udp", case_udp), ("lab_switches", case_lab_switches),
+         ("stop_stopped", case_stop_stopped), ("stop_stuck", case_stop_stuck),
+         ("kills", case_kills), ("start_no_task", case_start_no_task),
+         ("start_out_of_fds", case_start_out_of_fds),
+         ("udp_wildcard", case_udp_wildcard), ("udp_loop", case_udp_loop),
+         ("max_conns_churn", case_max_conns_churn)]
 
 
 # ---------------------------------------------------------------------------
