@@ -323,7 +323,15 @@ def median_ratio(pairs):
 LOADGEN_COLUMNS = ["msgs_per_s", "mb_per_s", "p50_us", "p99_us",
                    "server_cpu_us_per_msg", "loadgen_cpu_us_per_msg",
                    "server_rss_kib", "errors", "error", "lost", "requested_rate",
-                   "kept_up", "loadgen_cpu_pct", "client_bound", "server_pss_kib"]
+                   "kept_up", "loadgen_cpu_pct", "client_bound", "server_pss_kib",
+                   "connect_s", "conns_served", "server_wait_pct", "loadgen_wait_pct",
+                   "steal_pct", "disturbed", "tries", "warnings"]
+# A run whose server or load generator waited this long for a CPU (run
+# queue), or whose host lost this much to steal, over its measured window
+# (% of it), was disturbed by something else on the machine: its figures
+# are left out of the medians, and it is run again, up to TRIES times.
+DISTURBED_PCT = 10
+TRIES = 3
 # What blocking's runs at more than one connection must end in, by design:
 # the clients it never accepts time out (loadgen's reply-timeout error).
 # Any other error of blocking is a real failure.
@@ -377,13 +385,30 @@ def workers_for(backend, loadgen_args):
     return ["--workers", conns_of(loadgen_args)]
 
 
+def rotated(items, k):
+    k %= max(1, len(items))
+    return list(items[k:]) + list(items[:k])
+
+
 def rotations(backends, repeat):
     """(repeat index, backend) in the order to run them: the order rotates
     between repeats so that drift does not always favour the same backend."""
     for r in range(repeat):
-        k = r % len(backends)
-        for b in backends[k:] + backends[:k]:
+        for b in rotated(backends, r):
             yield r, b
+
+
+def schedule(points, backends, repeat):
+    """(repeat index, point, backend) in the order to run them: every
+    repeat runs every point of every backend, the points in an order that
+    rotates between repeats and the backends in one that rotates between
+    points.  A slow minute on the machine then hits a different point and
+    backend in each repeat, a run among the others, rather than one point
+    of the curve for every backend."""
+    for r in range(repeat):
+        for i, point in enumerate(rotated(points, r)):
+            for b in rotated(backends, r + i):
+                yield r, point, b
 
 
 class Csv:
@@ -415,6 +440,29 @@ def loadgen_cpu_pct(result):
     return 100.0 * (lg["user_s"] + lg["sys_s"]) / seconds
 
 
+def window_noise(result):
+    """{server_wait_pct, loadgen_wait_pct, steal_pct}: how long, as a share
+    of the measured window, the server and the load generator waited for a
+    CPU while runnable, and how much of the host's CPU time the hypervisor
+    gave to others (steal).  Stolen time may be charged to whatever task was
+    running, so it inflates CPU per message too.  None where not measured."""
+    seconds = result.get("measured_s")
+    noise = result.get("noise") or {}
+
+    def pct(wait_s):
+        return None if wait_s is None or not seconds else 100.0 * wait_s / seconds
+    return {
+        "server_wait_pct": pct((result.get("server_cpu") or {}).get("runq_wait_s")),
+        "loadgen_wait_pct": pct((result.get("loadgen_cpu") or {}).get("runq_wait_s")),
+        "steal_pct": noise.get("steal_pct"),
+    }
+
+
+def disturbed(noise):
+    """True if any of window_noise()'s shares is DISTURBED_PCT or more."""
+    return any(v is not None and v >= DISTURBED_PCT for v in noise.values())
+
+
 def flatten(result, size):
     """The figures of one loadgen JSON result, under LOADGEN_COLUMNS."""
     lat = result.get("latency_us") or {}
@@ -423,9 +471,14 @@ def flatten(result, size):
     rate = result.get("msgs_per_s")  # none if loadgen printed no result
     pct = loadgen_cpu_pct(result)
     kept_up = result.get("kept_up")
+    noise = window_noise(result)
+    phase = result.get("connect_phase") or {}
 
     def blank(v):
         return "" if v is None else v
+
+    def pct_text(v):
+        return "" if v is None else "%.1f" % v
     return {
         "msgs_per_s": "" if rate is None else "%.1f" % rate,
         "mb_per_s": "" if rate is None else "%.3f" % (rate * size / 1e6),
@@ -442,6 +495,14 @@ def flatten(result, size):
         "loadgen_cpu_pct": "" if pct is None else "%.1f" % pct,
         "client_bound": "" if pct is None else int(pct >= CLIENT_BOUND_PCT),
         "server_pss_kib": blank(server.get("peak_pss_kib")),
+        "connect_s": blank(phase.get("seconds")),
+        "conns_served": blank(phase.get("served")),
+        "server_wait_pct": pct_text(noise["server_wait_pct"]),
+        "loadgen_wait_pct": pct_text(noise["loadgen_wait_pct"]),
+        "steal_pct": pct_text(noise["steal_pct"]),
+        "disturbed": int(disturbed(noise)),
+        "tries": 1,
+        "warnings": " / ".join(result.get("warnings") or []),
     }
 
 
@@ -454,17 +515,48 @@ def reproducible(srv, loadgen_cmd):
         .replace("--server-pid %d" % srv.pid, "--server-pid $!"))
 
 
+def option_of(loadgen_args, name, default=0):
+    """The value of a loadgen option in an argument list, as a number."""
+    args = [str(a) for a in loadgen_args]
+    return float(args[args.index(name) + 1]) if name in args else default
+
+
+def backlog_for(backend, loadgen_args):
+    """--backlog for a run: room for every connection it opens at once
+    (active and idle), so that none is dropped by a full listen queue
+    while the server accepts (the kernel caps it at net.core.somaxconn)."""
+    if "/" in backend:
+        return []  # a reference server has its own options
+    want = conns_of(loadgen_args) + int(option_of(loadgen_args, "--idle"))
+    return ["--backlog", min(65535, max(DEFAULT_BACKLOG, want))]
+
+
+DEFAULT_BACKLOG = 1024
+
+
 def measure(backend, loadgen_args, size=64, server_args=(), nofile=None,
             timeout=None, with_result=False):
     """One pinned run: start the server, run loadgen, stop the server.
-    Returns the row (LOADGEN_COLUMNS plus "command"), and loadgen's whole
-    result too if with_result."""
+    A run that was disturbed (disturbed()) is run again, up to TRIES times
+    in all; the row says how many it took, and stays marked if every try
+    was disturbed.  Returns the row (LOADGEN_COLUMNS plus "command"), and
+    loadgen's whole result too if with_result."""
+    server_args = list(server_args) + workers_for(backend, loadgen_args) + \
+        backlog_for(backend, loadgen_args)
+    for tries in range(1, TRIES + 1):
+        row, result = measure_once(backend, loadgen_args, size, server_args, nofile, timeout)
+        row["tries"] = tries
+        if not row["disturbed"] or row["error"]:
+            break
+    return (row, result) if with_result else row
+
+
+def measure_once(backend, loadgen_args, size, server_args, nofile, timeout):
+    """measure(), one try: (row, loadgen's result)."""
     server_cpu, loadgen_cpu = pin_plan()
-    server_args = list(server_args) + workers_for(backend, loadgen_args)
     plan = hosts_plan()
     if plan:
-        return measure_hosts(plan, backend, loadgen_args, size, server_args, nofile,
-                             timeout, with_result)
+        return measure_hosts(plan, backend, loadgen_args, size, server_args, nofile, timeout)
     with Server(backend, cpu=server_cpu, args=server_args, nofile=nofile, plan=None) as srv:
         result, cmd = run_loadgen(srv.port, list(loadgen_args) + ["--size", size],
                                   cpu=loadgen_cpu, server_pid=srv.pid, timeout=timeout)
@@ -472,7 +564,7 @@ def measure(backend, loadgen_args, size=64, server_args=(), nofile=None,
     if srv.problem:  # a crashed server fails the run, whatever loadgen saw
         row["error"] = srv.problem + ("; " + row["error"] if row["error"] else "")
     row["command"] = reproducible(srv, cmd)
-    return (row, result) if with_result else row
+    return row, result
 
 
 # What each load host does its share of; the rest of loadgen's options
@@ -502,8 +594,7 @@ def shares(loadgen_args, hosts):
     return out
 
 
-def measure_hosts(plan, backend, loadgen_args, size, server_args, nofile, timeout,
-                  with_result):
+def measure_hosts(plan, backend, loadgen_args, size, server_args, nofile, timeout):
     """measure() across hosts: the server on SERVER_HOST, one loadgen per
     load host with its share of the load, all started at once, each saving
     its run; `loadgen --merge` of the saves is the run.  The saves go to a
@@ -555,7 +646,7 @@ def measure_hosts(plan, backend, loadgen_args, size, server_args, nofile, timeou
     if srv.problem:
         row["error"] = srv.problem + ("; " + row["error"] if row["error"] else "")
     row["command"] = reproducible_hosts(plan, srv, [(h, c) for h, c, _, _ in runs])
-    return (row, result) if with_result else row
+    return row, result
 
 
 def merged(saves):

@@ -30,7 +30,8 @@ LOADGEN_COLUMNS = ["msgs_per_s", "p50_us", "p99_us", "server_cpu_us_per_msg", "e
 SUITE_COLUMNS = {
     "concurrency": ["suite", "backend", "repeat", "conns", "command"] + LOADGEN_COLUMNS,
     "msgsize": ["backend", "size", "mb_per_s", "command"] + LOADGEN_COLUMNS,
-    "idle": ["backend", "idle", "command"] + LOADGEN_COLUMNS,
+    "idle": ["backend", "idle", "load", "command"] + LOADGEN_COLUMNS,
+    "noise": ["backend", "repeat", "run", "command"] + LOADGEN_COLUMNS,
     "connect": ["backend", "conns_per_s", "connect_p50_us", "server_cpu_us_per_conn",
                 "command"] + LOADGEN_COLUMNS,
     "cpu": ["backend", "load", "idle_cpu_percent", "requested_rate", "kept_up",
@@ -39,7 +40,7 @@ SUITE_COLUMNS = {
 }
 CHARTS = ["concurrency-throughput", "concurrency-cpu", "concurrency-p50", "concurrency-p99",
           "concurrency-memory", "msgsize-throughput", "idle-throughput", "idle-cpu",
-          "connect-rate", "cpu-per-message", "cpu-idle"]
+          "connect-cpu", "cpu-per-message", "cpu-idle"]
 ENV_KEYS = ["date", "kernel", "cpu model", "cpus", "compiler", "build", "git revision",
             "ulimit -n", "pinning", "settings", "cpu governor at start", "load average at start",
             "steal at start", "cpu governor at end", "load average at end", "steal at end",
@@ -85,9 +86,15 @@ def smoke(tmp):
         header, rows = read_rows(path)
         for col in columns:
             check(col in header, "%s.csv has no column %s" % (suite, col))
-        expected = ["epoll"] if suite == "idle" else BACKENDS
+        expected = ["epoll"] if suite in ("idle", "noise") else BACKENDS
         for b in expected:
             check(any(r["backend"] == b for r in rows), "%s.csv has no row for %s" % (suite, b))
+    _, rows = read_rows(os.path.join(out, "idle.csv"))
+    check({r["load"] for r in rows} == {"closed", "100"}, "idle.csv's loads are %s, not a "
+          "closed loop and a fixed rate" % sorted({r["load"] for r in rows}))
+    _, rows = read_rows(os.path.join(out, "noise.csv"))
+    check(sorted(r["run"] for r in rows) == ["a", "b"], "noise.csv: runs %s, want a and b"
+          % [r["run"] for r in rows])
 
     _, rows = read_rows(os.path.join(out, "concurrency.csv"))
     for r in rows:
@@ -115,6 +122,8 @@ def smoke(tmp):
 
     summary = open(os.path.join(out, "summary.md")).read()
     check(summary.count("bin/loadgen") >= 5, "summary.md lacks the loadgen commands")
+    check("Noise floor" in summary and "Disturbed runs:" in summary,
+          "summary.md lacks the noise floor or the count of disturbed runs")
     with open(os.path.join(out, "connect-hyperfine.json")) as f:
         check(len(json.load(f)["results"]) == len(BACKENDS), "connect-hyperfine.json: wrong result count")
     check(os.path.getsize(os.path.join(out, "connect-hyperfine.md")) > 0, "connect-hyperfine.md empty")
