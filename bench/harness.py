@@ -36,6 +36,7 @@ import glob
 import os
 import platform
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -189,7 +190,32 @@ def write_env(path, s, started):
             f.write("%s: %s\n" % (key, value))
 
 
+stopped_by = None
+suite_proc = None
+
+
+def on_stop(signum, frame):
+    """SIGINT or SIGTERM: pass it on to the suite that runs (it stops what
+    it started, on every host), then stop after it, without a report."""
+    global stopped_by
+    stopped_by = signum
+    if suite_proc and suite_proc.poll() is None:
+        suite_proc.send_signal(signum)
+
+
+def run_suite(cmd):
+    global suite_proc
+    suite_proc = subprocess.Popen(cmd)
+    while True:
+        try:
+            return suite_proc.wait()
+        except InterruptedError:
+            continue
+
+
 def main():
+    signal.signal(signal.SIGINT, on_stop)
+    signal.signal(signal.SIGTERM, on_stop)
     s = settings()
     if len(muxbench.cpus()) < 2:
         print("bench: WARNING: only one CPU: the server and the load generator share it, "
@@ -217,6 +243,8 @@ def main():
     for suite in s["suites"]:
         if plan and suite == "syscalls":
             continue
+        if stopped_by:
+            break
         t0 = time.monotonic()
         print("bench: suite %s" % suite, flush=True)
         cmd = [os.path.join(here, "suite-" + suite), "--out", out,
@@ -230,9 +258,13 @@ def main():
             wanted = IDLE_FULL if s["full"] else IDLE_QUICK
             backends = [b for b in backends if b in wanted] or backends
         cmd += ["--backends", ",".join(backends)] + (["--full"] if s["full"] else [])
-        result = subprocess.run(cmd)
-        if result.returncode != 0:
-            sys.exit("bench: suite %s failed (exit %d)" % (suite, result.returncode))
+        code = run_suite(cmd)
+        if stopped_by:
+            sys.exit("bench: stopped by %s during suite %s; every server and load "
+                     "generator it started has been stopped" % (
+                         signal.Signals(stopped_by).name, suite))
+        if code != 0:
+            sys.exit("bench: suite %s failed (exit %d)" % (suite, code))
         took.append("%s %.0f s" % (suite, time.monotonic() - t0))
         print("bench: suite %s took %s" % (suite, took[-1].split()[1] + " s"), flush=True)
     with open(os.path.join(out, "env.txt"), "a") as f:

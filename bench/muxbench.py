@@ -93,6 +93,44 @@ def on_host(plan, host, argv):
     return plan["runner"] + [host] + argv
 
 
+# Through ssh a remote command does not end when the ssh that started it
+# does: with no terminal, nothing signals it, so a Ctrl-C here would leave
+# a server running on its host, holding its port, or a load generator
+# loading it.  So the harness runs each long-lived command through ssh
+# tethered: a shell on the host starts it in the background, prints its
+# pid, and stops it with SIGTERM as soon as its own stdin, the ssh
+# channel, closes: when the harness closes it to stop the command, or when
+# the ssh here dies (Ctrl-C, a kill, a lost connection).  The command's
+# exit status comes back as ssh's.  Exec-style runners (ip netns exec) run
+# the command here, a child like any other: it just prints its pid.
+# (A background job of a shell without job control reads /dev/null, not
+# the shell's stdin: the watcher gets the channel as fd 3, explicitly.)
+TETHER = ('exec 3<&0; "$@" </dev/null 3<&- & pid=$!; echo "pid $pid"; '
+          '(cat <&3 >/dev/null; kill -TERM $pid) >/dev/null 2>&1 & watch=$!; '
+          'exec 3<&-; wait $pid; status=$?; kill $watch 2>/dev/null; exit $status')
+UNTETHERED = 'echo "pid $$"; exec "$@"'
+
+
+def start_on_host(plan, host, argv, **popen):
+    """Popen of argv on host, tethered where RUNNER is ssh (stop it with
+    stop_on_host()); its stdout's first line is "pid N", N its pid there."""
+    shell = runner_is_shell(plan["runner"])
+    wrapped = ["sh", "-c", TETHER if shell else UNTETHERED, "sh"] + [str(a) for a in argv]
+    return subprocess.Popen(on_host(plan, host, wrapped),
+                            stdin=subprocess.PIPE if shell else subprocess.DEVNULL, **popen)
+
+
+def stop_on_host(plan, proc):
+    """SIGTERM to a command from start_on_host(): through ssh, by closing
+    its tether; here, to the process itself."""
+    if runner_is_shell(plan["runner"]):
+        if proc.stdin:
+            proc.stdin.close()
+            proc.stdin = None  # closed: communicate() must not flush it
+    elif proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+
+
 def address(host, port):
     """HOST:PORT, with brackets for an IPv6 address."""
     return ("[%s]:%d" if ":" in host else "%s:%d") % (host, port)
@@ -163,6 +201,7 @@ class Server:
             self.command = "ulimit -n %d; %s" % (nofile, self.command)
         # stderr to a file: a pipe nobody reads could fill and stall the server
         self.stderr = tempfile.TemporaryFile("w+")
+        self.out = b""  # stdout read but not yet taken as a line
         if self.plan:
             self._start_remote(cmd, cpu, nofile)
         else:
@@ -179,14 +218,12 @@ class Server:
             if nofile:
                 resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE,
-                                     stderr=self.stderr, text=True,
-                                     preexec_fn=setup)
+                                     stderr=self.stderr, preexec_fn=setup)
         self.pid = self.proc.pid
 
     def _start_remote(self, cmd, cpu, nofile):
-        """The shell on the server host prints its pid, then becomes the
-        server (exec, as taskset and prlimit do): that pid is the server's,
-        and stop() signals it there."""
+        """The server on SERVER_HOST, started with start_on_host(): its pid
+        there is on the first line, and stop() ends it through its tether."""
         if nofile:
             cmd = ["prlimit", "--nofile=%d:%d" % (nofile, nofile)] + cmd
         if cpu is not None:
@@ -194,32 +231,66 @@ class Server:
         host = self.plan["server_host"]
         self.command = " ".join(self.plan["runner"] + [host] + [
             os.path.relpath(c, ROOT) if c.startswith(ROOT) else c for c in cmd])
-        cmd = ["sh", "-c", 'echo "pid $$"; exec "$@"', "sh"] + cmd
-        self.proc = subprocess.Popen(on_host(self.plan, host, cmd), stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.PIPE, stderr=self.stderr, text=True)
+        self.proc = start_on_host(self.plan, host, cmd, stdout=subprocess.PIPE,
+                                  stderr=self.stderr)
         line = self._line()
         self.pid = int(line.split()[1]) if line.startswith("pid ") else None
+        if self.pid is None:
+            self._failed_to_start(line)
 
     def _line(self):
-        ready, _, _ = select.select([self.proc.stdout], [], [], READY_TIMEOUT_S)
-        return self.proc.stdout.readline() if ready else ""
+        """The next line of stdout ("" at its end, None if none came within
+        READY_TIMEOUT_S).  Read from the fd into a buffer of our own: a
+        buffered readline() may take two lines at once (the pid and the
+        ready line come together through ssh at times), and select() would
+        then wait for a second line that is already read."""
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        fd = self.proc.stdout.fileno()
+        while b"\n" not in self.out:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                return None
+            chunk = os.read(fd, 4096)
+            if not chunk:
+                line, self.out = self.out, b""
+                return line.decode(errors="replace")
+            self.out += chunk
+        line, self.out = self.out.split(b"\n", 1)
+        return line.decode(errors="replace") + "\n"
 
     def _ready_line(self):
         line = self._line()
-        if "listening on" not in line:
-            self.proc.kill()
-            self.proc.wait()
-            self.stderr.seek(0)
-            err = self.stderr.read()
-            raise RuntimeError("%s did not start: %s" % (self.name, err.strip()))
+        if not line or "listening on" not in line:
+            self._failed_to_start(line)
         return line.strip()
 
+    def _failed_to_start(self, line):
+        """Say why, with everything there is to say: what it printed, its
+        stderr (through ssh, the server's and ssh's own), how it ended."""
+        if self.plan:
+            stop_on_host(self.plan, self.proc)
+        try:
+            self.proc.wait(timeout=1)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.stderr.seek(0)
+        said = " / ".join(self.stderr.read().strip().splitlines()[-3:])
+        how = ("no ready line within %d s" % READY_TIMEOUT_S if line is None else
+               "it printed %r instead of its ready line" % line.strip() if line else
+               "it ended before its ready line")
+        how_ended = "%s ended with %s" % (
+            os.path.basename(self.plan["runner"][0]) if self.plan else "it",
+            exit_text(self.proc.returncode))
+        raise RuntimeError("%s did not start%s: %s; %s; stderr: %s" % (
+            self.name, " on %s" % self.plan["server_host"] if self.plan else "", how,
+            how_ended, said or "(empty)"))
+
     def _terminate(self):
-        """SIGTERM to the server: through RUNNER where its pid is another
-        host's (signalling ssh here would not reach it)."""
-        if self.plan and runner_is_shell(self.plan["runner"]):
-            subprocess.run(on_host(self.plan, self.plan["server_host"],
-                                   ["kill", "-TERM", self.pid]), capture_output=True)
+        """SIGTERM to the server: through its tether where it runs on
+        another host (a pid there means nothing here)."""
+        if self.plan:
+            stop_on_host(self.plan, self.proc)
         else:
             self.proc.send_signal(signal.SIGTERM)
 
@@ -239,8 +310,13 @@ class Server:
             self.proc.kill()
             out, _ = self.proc.communicate()
             self.problem = "did not stop within %d s of SIGTERM" % STOP_TIMEOUT_S
+        out = (self.out + out).decode(errors="replace")
         if early is not None:
             self.problem = "exited during the run (%s)" % exit_text(early)
+        elif self.proc.returncode < 0 and -self.proc.returncode != signal.SIGTERM:
+            # a crash a moment before the stop is seen only now: the
+            # client may see its sockets close before it can be reaped
+            self.problem = "died of %s" % exit_text(self.proc.returncode)
         elif self.proc.returncode != 0 and not self.problem:
             self.problem = "ended with %s on SIGTERM" % exit_text(self.proc.returncode)
         if self.problem:
@@ -345,10 +421,25 @@ def expected_error(backend, error):
     return backend == "blocking" and error.startswith(BLOCKING_EXPECTED_ERROR)
 
 
+def stop_on_signals():
+    """SIGINT (Ctrl-C) or SIGTERM ends a script through its cleanups: the
+    `with Server` blocks and load_from_hosts() stop every server and load
+    generator it started, on every host.  A second signal meanwhile (a
+    Ctrl-C reaches the harness and its suite both, and the harness passes
+    it on) is ignored, so that it cannot cut those cleanups short."""
+    def handler(signum, frame):
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise SystemExit(128 + signum)
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
+
+
 def suite_arguments(description, default_backends=None):
     """The options every bench/suite-* script takes (bench/harness.py passes
     them; each script also runs alone)."""
     import argparse
+    stop_on_signals()
     ap = argparse.ArgumentParser(description=description)
     ap.add_argument("--out", default=".", help="results directory (CSV goes here)")
     ap.add_argument("--backends", default=",".join(default_backends or BACKENDS))
@@ -600,37 +691,13 @@ def measure_hosts(plan, backend, loadgen_args, size, server_args, nofile, timeou
     its run; `loadgen --merge` of the saves is the run.  The saves go to a
     directory under build/, so that hosts sharing the checkout (or its
     paths) can write them and this one read them."""
-    server_cpu, loadgen_cpu = pin_plan()
+    server_cpu, _ = pin_plan()
     savedir = tempfile.mkdtemp(prefix="multihost-", dir=os.path.join(ROOT, "build"))
     try:
         with Server(backend, cpu=server_cpu, args=server_args, nofile=nofile,
                     plan=plan) as srv:
-            # the server's CPU from one loadgen only, where a pid here is
-            # the server's; on other machines it is left out, not guessed
-            pid = srv.pid if pids_shared(plan["runner"]) else None
-            runs = []
-            for i, (host, args) in enumerate(shares(loadgen_args, plan["load_hosts"])):
-                save = os.path.join(savedir, "%d.save" % i)
-                cmd = loadgen_command(srv.port, args + ["--size", size, "--save", save],
-                                      cpu=loadgen_cpu, server_pid=pid if i == 0 else None,
-                                      host=plan["server_addr"])
-                proc = subprocess.Popen(on_host(plan, host, cmd), stdin=subprocess.DEVNULL,
-                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                        text=True)
-                runs.append((host, cmd, save, proc))
-            said = []
-            for host, cmd, save, proc in runs:
-                try:
-                    _, err = proc.communicate(timeout=timeout)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    _, err = proc.communicate()
-                lines = [x for x in err.strip().splitlines()
-                         if not x.startswith("loadgen: warning:")]
-                if not os.path.exists(save):
-                    said.append("%s: %s" % (host, lines[-1] if lines else
-                                            "loadgen: exit %d" % proc.returncode))
-        result = merged([r[2] for r in runs if os.path.exists(r[2])])
+            runs, said = load_from_hosts(plan, srv, loadgen_args, size, savedir, timeout)
+        result = merged([save for _, _, save in runs if os.path.exists(save)])
         if said and not result.get("error"):
             result["error"] = "; ".join(said)
     finally:
@@ -645,8 +712,49 @@ def measure_hosts(plan, backend, loadgen_args, size, server_args, nofile, timeou
         row["client_bound"] = int(max(pcts) >= CLIENT_BOUND_PCT)
     if srv.problem:
         row["error"] = srv.problem + ("; " + row["error"] if row["error"] else "")
-    row["command"] = reproducible_hosts(plan, srv, [(h, c) for h, c, _, _ in runs])
+    row["command"] = reproducible_hosts(plan, srv, [(h, c) for h, c, _ in runs])
     return row, result
+
+
+def load_from_hosts(plan, srv, loadgen_args, size, savedir, timeout):
+    """One loadgen per load host against srv, all at once, each saving into
+    savedir: ([(host, command, save path)], [what failed, per host]).  Every
+    one has ended when this returns, however it returns (a Ctrl-C stops them
+    through their tethers)."""
+    _, loadgen_cpu = pin_plan()
+    # the server's CPU from one loadgen only, where a pid here is the
+    # server's; on other machines it is left out, not guessed
+    pid = srv.pid if pids_shared(plan["runner"]) else None
+    runs, procs, said = [], [], []
+    try:
+        for i, (host, args) in enumerate(shares(loadgen_args, plan["load_hosts"])):
+            save = os.path.join(savedir, "%d.save" % i)
+            cmd = loadgen_command(srv.port, args + ["--size", size, "--save", save],
+                                  cpu=loadgen_cpu, server_pid=pid if i == 0 else None,
+                                  host=plan["server_addr"])
+            err = tempfile.TemporaryFile("w+")
+            procs.append((start_on_host(plan, host, cmd, stdout=subprocess.DEVNULL,
+                                        stderr=err), err))
+            runs.append((host, cmd, save))
+        for (host, _, save), (proc, err) in zip(runs, procs):
+            # not communicate(): it would close stdin, the tether
+            try:
+                proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                stop_on_host(plan, proc)
+                proc.wait()
+            err.seek(0)
+            lines = [x for x in err.read().strip().splitlines()
+                     if not x.startswith("loadgen: warning:")]
+            if not os.path.exists(save):
+                said.append("%s: %s" % (host, lines[-1] if lines else
+                                        "loadgen: %s" % exit_text(proc.returncode)))
+    finally:
+        for proc, _ in procs:
+            if proc.poll() is None:
+                stop_on_host(plan, proc)
+                proc.wait()
+    return runs, said
 
 
 def merged(saves):

@@ -187,7 +187,7 @@ def server_problem(tmp):
         f.write(FAKE_SERVER)
     os.chmod(script, 0o755)
     for how, words in (("exit-on-term", "exit status 3 on SIGTERM"),
-                       ("crash", "exited during the run (signal SIGSEGV)")):
+                       ("crash", "signal SIGSEGV")):
         srv = muxbench.Server("fake", path=script, args=[how])
         result, _ = muxbench.run_loadgen(srv.port, ["--conns", 1, "--requests", 50,
                                                     "--timeout", 1])

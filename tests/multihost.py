@@ -27,18 +27,45 @@ import csv
 import json
 import os
 import select
+import shutil
 import signal
 import subprocess
 import sys
 import tempfile
+import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(ROOT, "bin")
 PID = os.getpid()
-SRV, LG1, LG2 = ("mux%d-%s" % (PID, role) for role in ("srv", "lg1", "lg2"))
+SRV, LG1, LG2, CTL = ("mux%d-%s" % (PID, role) for role in ("srv", "lg1", "lg2", "ctl"))
+HOSTS = (SRV, LG1, LG2, CTL)   # CTL runs the harness when the runner is ssh
 BRIDGE = "mux%dbr" % PID
 NET = "10.213.%d" % (PID % 250 + 1)  # any /24: it exists only in the namespaces
-ADDR = {SRV: NET + ".1", LG1: NET + ".2", LG2: NET + ".3"}
+ADDR = {SRV: NET + ".1", LG1: NET + ".2", LG2: NET + ".3", CTL: NET + ".4"}
+SSHD = "/usr/sbin/sshd"
+# The ssh client settings docs/multihost.md advises: one master connection
+# per host, kept a while, so that each command does not pay a handshake.
+SSH_CONFIG = """Host {hosts}
+    User root
+    IdentityFile {key}
+    StrictHostKeyChecking no
+    UserKnownHostsFile /dev/null
+    LogLevel ERROR
+    BatchMode yes
+    ControlMaster auto
+    ControlPath {dir}/cm-%C
+    ControlPersist 60
+"""
+SSHD_CONFIG = """ListenAddress {addr}
+HostKey {dir}/host_key
+PidFile {dir}/sshd-{name}.pid
+AuthorizedKeysFile {dir}/authorized_keys
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes no
+"""
 READY_TIMEOUT_S = 5
 
 started = []  # every process this test started, killed by pid at the end
@@ -62,14 +89,14 @@ def ip(*args):
 
 def veth(ns):
     """The root side of a namespace's veth pair: short, IFNAMSIZ is 16."""
-    return "mx%d%s" % (PID, ns[-1] if ns != SRV else "s")
+    return "mx%d%s" % (PID, {SRV: "s", CTL: "c"}.get(ns, ns[-1]))
 
 
 def create():
-    """The three namespaces, each with lo up and one veth on the bridge."""
+    """The namespaces, each with lo up and one veth on the bridge."""
     ip("link", "add", BRIDGE, "type", "bridge")
     ip("link", "set", BRIDGE, "up")
-    for ns in (SRV, LG1, LG2):
+    for ns in HOSTS:
         ip("netns", "add", ns)
         ip("-n", ns, "link", "set", "lo", "up")
         ip("link", "add", veth(ns), "type", "veth", "peer", "name", veth(ns) + "p")
@@ -88,7 +115,7 @@ def remove():
         if proc.poll() is None:
             proc.kill()
         proc.wait()
-    for ns in (SRV, LG1, LG2):
+    for ns in HOSTS:
         subprocess.run(["ip", "link", "del", veth(ns)], capture_output=True)
         subprocess.run(["ip", "netns", "del", ns], capture_output=True)
     subprocess.run(["ip", "link", "del", BRIDGE], capture_output=True)
@@ -103,6 +130,93 @@ def cannot_create():
     except OSError:
         return "no ip command (apt-get install iproute2)"
     return None
+
+
+class Ssh:
+    """Debian's sshd in the server and load namespaces, a throwaway key, and
+    a client config with the settings docs/multihost.md advises; the
+    harness then runs in CTL with RUNNER="ssh -F CONFIG", over real ssh."""
+
+    def __init__(self, tmp):
+        self.dir = tmp
+        self.config = os.path.join(tmp, "ssh_config")
+        self.runner = "ssh -F %s" % self.config
+        key = os.path.join(tmp, "id")
+        for path in (key, os.path.join(tmp, "host_key")):
+            run = subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", path],
+                                 capture_output=True, text=True)
+            check(run.returncode == 0, "ssh-keygen: %s" % run.stderr.strip())
+        with open(key + ".pub") as f, open(os.path.join(tmp, "authorized_keys"), "w") as out:
+            out.write(f.read())
+        with open(self.config, "w") as f:
+            for ns in (SRV, LG1, LG2):
+                f.write(SSH_CONFIG.format(hosts=ns, key=key, dir=tmp)
+                        + "    HostName %s\n" % ADDR[ns])
+        os.makedirs("/run/sshd", exist_ok=True)  # sshd's privilege separation
+        for ns in (SRV, LG1, LG2):
+            conf = os.path.join(tmp, "sshd-%s.conf" % ns)
+            with open(conf, "w") as f:
+                f.write(SSHD_CONFIG.format(addr=ADDR[ns], dir=tmp, name=ns))
+            start(ns, [SSHD, "-D", "-e", "-f", conf], stdout=subprocess.DEVNULL,
+                  stderr=open(os.path.join(tmp, "sshd-%s.log" % ns), "w"))
+        for ns in (SRV, LG1, LG2):
+            self.wait_for(ns)
+
+    def ssh(self, host, *argv, timeout=10):
+        return subprocess.run(["ip", "netns", "exec", CTL, "ssh", "-F", self.config, host]
+                              + list(argv), capture_output=True, text=True, timeout=timeout)
+
+    def wait_for(self, host):
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while True:
+            run = self.ssh(host, "true")
+            if run.returncode == 0:
+                return
+            if time.monotonic() > deadline:
+                raise Failed("ssh %s: %s" % (host, run.stderr.strip() or run.returncode))
+            time.sleep(0.1)
+
+    def close(self):
+        """End the master connections that ControlPersist keeps."""
+        for ns in (SRV, LG1, LG2):
+            try:
+                self.ssh(ns, "-O", "exit", timeout=5)
+            except subprocess.TimeoutExpired:
+                pass
+
+
+def sshd_missing():
+    if not os.path.exists(SSHD):
+        return "no %s (apt-get install openssh-server)" % SSHD
+    if not shutil.which("ssh-keygen"):
+        return "no ssh-keygen (apt-get install openssh-client)"
+    return None
+
+
+def leftovers():
+    """Processes of this run still alive on the server and load hosts: any
+    but the sshd each runs (its own sessions' sshd included)."""
+    left = []
+    for ns in (SRV, LG1, LG2):
+        pids = subprocess.run(["ip", "netns", "pids", ns], capture_output=True,
+                              text=True).stdout.split()
+        for pid in pids:
+            try:
+                with open("/proc/%s/comm" % pid) as f:
+                    comm = f.read().strip()
+            except OSError:
+                continue
+            if comm != "sshd":
+                left.append("%s on %s (pid %s)" % (comm, ns, pid))
+    return left
+
+
+def no_leftovers(within=5):
+    deadline = time.monotonic() + within
+    while leftovers() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    left = leftovers()
+    check(not left, "left running after the run: %s" % ", ".join(left[:6]))
 
 
 def start(ns, cmd, **kw):
@@ -214,7 +328,127 @@ def harness(tmp):
     check(os.path.exists(os.path.join(latest, "summary.md")), "no summary.md")
 
 
-CASES = {"remote-target": remote_target, "save-merge": save_merge, "harness": harness}
+ssh_hosts = None  # the Ssh of the run, made by the first case that needs it
+
+
+def over_ssh(tmp):
+    """The Ssh of this run (sshd up in every host), or Skipped's reason."""
+    global ssh_hosts
+    if ssh_hosts is None:
+        why = sshd_missing()
+        if why:
+            raise Skip(why)
+        ssh_hosts = Ssh(tempfile.mkdtemp(prefix="multihost-ssh-"))
+    return ssh_hosts
+
+
+class Skip(Exception):
+    pass
+
+
+def harness_over_ssh(tmp, server_addr=None, **settings):
+    """bench/harness.py in CTL, every host reached through real ssh; in a
+    session of its own, so that a Ctrl-C can be sent to its whole group."""
+    ssh = over_ssh(tmp)
+    env = dict(os.environ, SUITES="concurrency", BACKENDS="epoll,threads", DURATION="0.2",
+               REPEAT="1", RESULTS=os.path.join(tmp, "results"), SERVER_HOST=SRV,
+               SERVER_ADDR=server_addr or ADDR[SRV], LOAD_HOSTS="%s %s" % (LG1, LG2),
+               RUNNER=ssh.runner)
+    env.update({k.upper(): str(v) for k, v in settings.items()})
+    proc = subprocess.Popen(["ip", "netns", "exec", CTL, sys.executable,
+                             os.path.join(ROOT, "bench", "harness.py")], env=env, cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    started.append(proc)
+    return proc
+
+
+def ssh_harness(tmp):
+    """make bench's concurrency and connect suites over real ssh with the
+    advised config: every row has no error and the server's CPU per
+    message and PSS, measured on its own host; nothing is left running."""
+    proc = harness_over_ssh(tmp, suites="concurrency,connect")
+    out, err = proc.communicate(timeout=120)
+    said = [l for l in err.strip().splitlines() if not l.startswith("  ")]
+    check(proc.returncode == 0, "harness exit %d: %s" % (
+        proc.returncode, " / ".join(said[-3:]) or "?"))
+    latest = os.path.realpath(os.path.join(tmp, "results", "latest"))
+    for suite, cpu in (("concurrency", "server_cpu_us_per_msg"),
+                       ("connect", "server_cpu_us_per_conn")):
+        with open(os.path.join(latest, suite + ".csv")) as f:
+            rows = list(csv.DictReader(f))
+        check(rows, "%s.csv is empty" % suite)
+        for r in rows:
+            where = "%s: %s at %s conns" % (suite, r["backend"], r["conns"])
+            check(not r["error"], "%s: %s" % (where, r["error"]))
+            check(number(r[cpu]) and number(r[cpu]) > 0, "%s: no server CPU (%r)" % (where, r[cpu]))
+            if suite == "concurrency":
+                check(number(r["server_pss_kib"]) and number(r["server_pss_kib"]) > 0,
+                      "%s: no server PSS" % where)
+    env_txt = open(os.path.join(latest, "env.txt")).read()
+    check("clock offset" in env_txt, "env.txt does not say how the window was aligned")
+    no_leftovers()
+
+
+def number(text):
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return None
+
+
+def wait_for_process(ns, prefix, timeout=30):
+    deadline = time.monotonic() + timeout
+    while not any(p.startswith(prefix) for p in leftovers_in(ns)):
+        check(time.monotonic() < deadline, "no %s... on %s within %d s" % (prefix, ns, timeout))
+        time.sleep(0.05)
+
+
+def leftovers_in(ns):
+    return [x.split(" on ")[0] for x in leftovers() if " on %s " % ns in x]
+
+
+def ssh_interrupt(tmp):
+    """A Ctrl-C (SIGINT to the harness's process group) while a server and
+    load generators run on their hosts, and then a SIGTERM to the harness
+    alone: the harness says it stopped, and nothing of the run is left
+    running on any host (the servers and loadgens are tethered to their
+    ssh channels)."""
+    for sig, group in ((signal.SIGINT, True), (signal.SIGTERM, False)):
+        proc = harness_over_ssh(tmp, repeat=3, duration=1)
+        try:
+            wait_for_process(SRV, "echo-")
+            wait_for_process(LG1, "loadgen")
+        except Failed:
+            proc.kill()
+            raise
+        if group:
+            os.killpg(proc.pid, sig)
+        else:
+            proc.send_signal(sig)
+        _, err = proc.communicate(timeout=30)
+        what = "%s to %s" % (signal.Signals(sig).name, "its group" if group else "the harness")
+        check(proc.returncode != 0 and "stopped by %s" % signal.Signals(sig).name in err,
+              "%s: exit %d, stderr %r" % (what, proc.returncode, err.strip()[-200:]))
+        no_leftovers()
+
+
+def ssh_failure(tmp):
+    """A server that cannot start on its host (bound to an address that
+    host does not have): the harness stops with the server's own reason and
+    how its ssh ended, not an empty 'did not start:'; nothing is left."""
+    proc = harness_over_ssh(tmp, server_addr=ADDR[LG1])
+    _, err = proc.communicate(timeout=60)
+    check(proc.returncode != 0, "the harness succeeded with a server that cannot bind")
+    check("Cannot assign requested address" in err and "exit status 1" in err,
+          "the failure does not carry the server's reason and ssh's exit: %r"
+          % err.strip()[-300:])
+    no_leftovers()
+
+
+CASES = {"remote-target": remote_target, "save-merge": save_merge, "harness": harness,
+         "ssh-harness": ssh_harness, "ssh-interrupt": ssh_interrupt,
+         "ssh-failure": ssh_failure}
 
 
 def main():
@@ -246,11 +480,17 @@ def main():
                 try:
                     CASES[name](tmp)
                     print("multihost/%s: ok" % name, flush=True)
+                except Skip as e:
+                    print("multihost/%s: skipped (%s)" % (name, e), flush=True)
                 except (Failed, subprocess.TimeoutExpired, OSError, ValueError, KeyError) as e:
                     failed += 1
                     print("multihost/%s: FAILED (%s)" % (name, e), flush=True)
     finally:
+        if ssh_hosts:
+            ssh_hosts.close()
         remove()
+        if ssh_hosts:
+            shutil.rmtree(ssh_hosts.dir, ignore_errors=True)
     return 1 if failed else 0
 
 
