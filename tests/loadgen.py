@@ -1192,6 +1192,94 @@ def case_merge_refusals():
             check(run.out == "", "%s: printed on stdout" % args[1:])
 
 
+def strict_json(text):
+    """json.loads, but NaN and Infinity (which Python accepts) are errors."""
+    def refuse(name):
+        raise ValueError("%s is not JSON" % name)
+    try:
+        return json.loads(text, parse_constant=refuse)
+    except ValueError as e:
+        raise CaseFailed("not strict JSON (%s): %r" % (e, text[:200]))
+
+
+def tamper(src, dst, prefix, new, nth=1):
+    """Copy the save src to dst with its nth line that starts with prefix
+    replaced by new; returns that line's number (from 1)."""
+    with open(src) as f:
+        lines = f.read().split("\n")
+    hits = [i for i, line in enumerate(lines) if line.startswith(prefix)]
+    check(len(hits) >= nth, "%s has no line %r" % (src, prefix))
+    lines[hits[nth - 1]] = new
+    with open(dst, "w") as f:
+        f.write("\n".join(lines))
+    return hits[nth - 1] + 1
+
+
+def case_merge_strict():
+    """--merge accepts only what --save writes: a value out of range (nan,
+    inf, a negative or 2^64 count, zero conns, size or pipeline) or fields
+    that contradict each other (errors without their text, buckets that do
+    not add up to the count unless they wrap, min above max) is exit 2 with
+    'FILE line N: ...', and nothing printed.  Before, each was summed in,
+    exit 0, and --json printed nan."""
+    with TestServer(echo()) as srv, tempfile.TemporaryDirectory() as d:
+        good = os.path.join(d, "good.save")
+        expect_ok(loadgen("--requests", 50, "--server-pid", os.getpid(), "--save", good,
+                          srv.target))
+        txt, replayed = os.path.join(d, "v.txt"), os.path.join(d, "replay.save")
+        write_values(txt, [10, 20, 30])     # three buckets: 924, 1052, 1130
+        expect_ok(loadgen("--replay", txt, "--save", replayed))
+        merged = loadgen("--merge", good, replayed, "--json")
+        expect_ok(merged)
+        strict_json(merged.out)
+        with open(good) as f:
+            fields = {line.split(" ", 1)[0]: line.split(" ") for line in f.read().split("\n")}
+
+        def swap(key, index, value):
+            words = list(fields[key])
+            words[index] = value
+            return (good, key + " ", " ".join(words))
+        wrap = str(2 ** 64 - 1)
+        # (what, (file, prefix of the line changed, the new line), the line
+        # the message must name if not that one: where the contradiction shows)
+        wrap = str(2 ** 64 - 1)
+        bad = [
+            ("nan measured_s", swap("measured_s", 1, "nan"), None),
+            ("inf loadgen user", swap("loadgen_cpu", 1, "inf"), None),
+            ("nan server sys", swap("server_cpu", 3, "nan"), None),
+            ("negative time", swap("loadgen_cpu", 2, "-0x1p+0"), None),
+            ("conns -5", swap("run", 3, "-5"), None),
+            ("conns 0", swap("run", 3, "0"), None),
+            ("pipeline 0", swap("run", 4, "0"), None),
+            ("size 0", swap("run", 5, "0"), None),
+            ("2^64 messages", swap("counts", 1, str(2 ** 64)), None),
+            ("errors without text", swap("counts", 3, "1"), "error "),
+            ("measured_s not the window", swap("measured_s", 1, "0x1p+0"), None),
+            ("min above max", (replayed, "hist latency", "hist latency 3 30000 10000 "
+                               "0x1.d4cp+15 0x1.4dc938p+30 0 3"), None),
+            ("nan sum", (replayed, "hist latency", "hist latency 3 10000 30000 nan nan 0 3"),
+             None),
+            # 2^64 - 1 + 3 + 1 wraps to the count, 3
+            ("buckets that wrap", (replayed, "924 ", "924 " + wrap), "hist latency"),
+        ]
+        for what, (src, prefix, line), named in bad:
+            path = os.path.join(d, "bad.save")
+            lineno = tamper(src, path, prefix, line)
+            if what == "buckets that wrap":
+                tamper(path, path, "1052 ", "1052 3")
+            if named:
+                with open(path) as f:
+                    lineno = 1 + [l.startswith(named) for l in f.read().split("\n")].index(True)
+            for fmt in ([], ["--json"]):
+                run = loadgen("--merge", good, path, *fmt)
+                lines = run.err_lines()
+                check(run.rc == 2 and len(lines) == 1 and run.out == "",
+                      "%s: exit %d, stdout %r, stderr %r" % (what, run.rc, run.out[:80], lines))
+                check("%s line %d: " % (path, lineno) in lines[0],
+                      "%s: the line does not say '%s line %d: ': %r"
+                      % (what, path, lineno, lines[0]))
+
+
 CASES = {
     "help": case_help,
     "bad-options": case_bad_options,
@@ -1234,6 +1322,7 @@ CASES = {
     "merge-replay": case_merge_replay,
     "merge-runs": case_merge_runs,
     "merge-refusals": case_merge_refusals,
+    "merge-strict": case_merge_strict,
 }
 
 

@@ -18,6 +18,7 @@
 #define MAX_PIPELINE     4096
 #define MAX_THREADS      64
 #define MAX_CONNS        1000000
+#define MAX_OPTION_S     86400           /* --duration, --warmup and the timeouts */
 #define NS_PER_S         1000000000ull
 #define RECV_BYTES       (64 * 1024)     /* one recv() at most: any UDP payload fits */
 #define MIN_UDP_SIZE     8               /* --udp: the sequence number, then the pattern */

@@ -184,9 +184,9 @@ static double parse_seconds(const char *name, const char *arg, bool zero_ok)
 	double v = strtod(arg, &end);
 	if (end == arg || *end != '\0' || errno == ERANGE || !isfinite(v))
 		usage_error("%s: expected a number of seconds, got '%s'", name, arg);
-	if (v < 0 || (!zero_ok && v == 0) || v > 86400)
-		usage_error("%s %s: must be %s 86400 seconds", name, arg,
-			    zero_ok ? "between 0 and" : "above 0 and at most");
+	if (v < 0 || (!zero_ok && v == 0) || v > MAX_OPTION_S)
+		usage_error("%s %s: must be %s %d seconds", name, arg,
+			    zero_ok ? "between 0 and" : "above 0 and at most", MAX_OPTION_S);
 	return v;
 }
 

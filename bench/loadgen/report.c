@@ -6,6 +6,7 @@
 #include "saved.h"
 
 #include <errno.h>
+#include <math.h>
 #include <string.h>
 
 static const double percentiles[] = { 50, 90, 99, 99.9, 99.99 };
@@ -164,16 +165,37 @@ static void json_string(FILE *out, const char *s)
 	fputc('"', out);
 }
 
+/* A number, to `decimals` places (%g if negative), or null if it is not
+ * finite: JSON has no nan or inf, and a reader must not meet them. */
+static void json_number(FILE *out, double v, int decimals)
+{
+	if (!isfinite(v))
+		fputs("null", out);
+	else if (decimals < 0)
+		fprintf(out, "%g", v);
+	else
+		fprintf(out, "%.*f", decimals, v);
+}
+
+/* ", "KEY": V": a member after the first of an object. */
+static void json_member(FILE *out, const char *key, double v, int decimals)
+{
+	fprintf(out, ", \"%s\": ", key);
+	json_number(out, v, decimals);
+}
+
 static void json_hist(FILE *out, const char *key, const struct hist *h)
 {
 	double v[NPERCENTILES + 4];
 	stats_us(h, v);
-	fprintf(out, ",\n  \"%s\": {\"count\": %llu, \"min\": %.3f, \"mean\": %.3f, \"stdev\": %.3f",
-		key, (unsigned long long)h->count, v[0], v[1], v[2]);
+	fprintf(out, ",\n  \"%s\": {\"count\": %llu", key, (unsigned long long)h->count);
+	json_member(out, "min", v[0], 3);
+	json_member(out, "mean", v[1], 3);
+	json_member(out, "stdev", v[2], 3);
 	for (unsigned i = 0; i < NPERCENTILES; i++)
-		fprintf(out, ", \"%s\": %.3f", percentile_keys[i], v[3 + i]);
-	fprintf(out, ", \"max\": %.3f, \"above_range\": %llu}", v[3 + NPERCENTILES],
-		(unsigned long long)h->above_range);
+		json_member(out, percentile_keys[i], v[3 + i], 3);
+	json_member(out, "max", v[3 + NPERCENTILES], 3);
+	fprintf(out, ", \"above_range\": %llu}", (unsigned long long)h->above_range);
 }
 
 /* A memory figure; -1 (unknown) is null. */
@@ -189,9 +211,11 @@ static void json_kib(FILE *out, const char *key, long kib)
 static void json_cpu(FILE *out, const char *key, const struct cpu_times *t,
 		     const struct results *r, long rss_kib)
 {
-	fprintf(out, ",\n  \"%s\": {\"user_s\": %.3f, \"sys_s\": %.3f, \"us_per_msg\": %.3f, "
-		"\"cpu_pct\": %.3f", key, t->user_s, t->sys_s, per_msg_us(t, r->messages),
-		cpu_pct(t, r));
+	fprintf(out, ",\n  \"%s\": {\"user_s\": ", key);
+	json_number(out, t->user_s, 3);
+	json_member(out, "sys_s", t->sys_s, 3);
+	json_member(out, "us_per_msg", per_msg_us(t, r->messages), 3);
+	json_member(out, "cpu_pct", cpu_pct(t, r), 3);
 	json_kib(out, "peak_rss_kib", rss_kib);
 }
 
@@ -202,12 +226,15 @@ void report_json(FILE *out, const struct results *r)
 	json_string(out, o->target.text);
 	fprintf(out, ",\n  \"transport\": \"%s\"", transport(o));
 	fprintf(out, ",\n  \"mode\": \"%s\", \"conns\": %u, \"pipeline\": %u, \"size\": %u, "
-		"\"threads\": %u, \"idle\": %u, \"rate\": %g, \"warmup_s\": %g",
-		mode_name(o->mode), o->conns, o->pipeline, o->size, o->threads, o->idle,
-		o->rate, o->warmup_s);
-	fprintf(out, ",\n  \"measured_s\": %.6f, \"messages\": %llu, \"msgs_per_s\": %.3f, "
-		"\"connections\": %llu, \"errors\": %llu, \"error\": ",
-		r->measured_s, (unsigned long long)r->messages, msgs_per_s(r),
+		"\"threads\": %u, \"idle\": %u", mode_name(o->mode), o->conns, o->pipeline,
+		o->size, o->threads, o->idle);
+	json_member(out, "rate", o->rate, -1);
+	json_member(out, "warmup_s", o->warmup_s, -1);
+	fprintf(out, ",\n  \"measured_s\": ");
+	json_number(out, r->measured_s, 6);
+	fprintf(out, ", \"messages\": %llu", (unsigned long long)r->messages);
+	json_member(out, "msgs_per_s", msgs_per_s(r), 3);
+	fprintf(out, ", \"connections\": %llu, \"errors\": %llu, \"error\": ",
 		(unsigned long long)r->connects, (unsigned long long)r->errors);
 	if (r->errors)
 		json_string(out, r->first_error);
@@ -215,10 +242,7 @@ void report_json(FILE *out, const struct results *r)
 		fputs("null", out);
 	static const char *const tristate[] = { "null", "false", "true" };
 	fprintf(out, ",\n  \"requested_rate\": ");
-	if (o->mode == MODE_OPEN)
-		fprintf(out, "%g", o->rate);
-	else
-		fputs("null", out);
+	json_number(out, o->mode == MODE_OPEN ? o->rate : NAN, -1);
 	fprintf(out, ", \"kept_up\": %s, \"lost\": %llu, \"latency_lower_bound\": %s",
 		tristate[kept_up(r) + 1], (unsigned long long)r->lost,
 		latency_lower_bound(r) ? "true" : "false");
