@@ -1280,6 +1280,24 @@ def case_merge_strict():
                       % (what, path, lineno, lines[0]))
 
 
+def case_merge_same_file():
+    """One file given twice would count its run twice (double msg/s):
+    refused however it is named, a hard link included; exit 2, one line."""
+    with tempfile.TemporaryDirectory() as d:
+        txt, save = os.path.join(d, "v.txt"), os.path.join(d, "a.save")
+        write_values(txt, [10, 20, 30])
+        expect_ok(loadgen("--replay", txt, "--save", save))
+        link = os.path.join(d, "b.save")
+        os.link(save, link)
+        dotted = os.path.join(d, ".", "a.save")
+        for names in ([save, save], [save, dotted], [save, link]):
+            run = loadgen("--merge", *names, "--json")
+            lines = run.err_lines()
+            check(run.rc == 2 and len(lines) == 1 and run.out == "",
+                  "%s: exit %d, stdout %r, stderr %r" % (names, run.rc, run.out[:80], lines))
+            check("same file" in lines[0], "%s: %r" % (names, lines[0]))
+
+
 CASES = {
     "help": case_help,
     "bad-options": case_bad_options,
@@ -1323,6 +1341,7 @@ CASES = {
     "merge-runs": case_merge_runs,
     "merge-refusals": case_merge_refusals,
     "merge-strict": case_merge_strict,
+    "merge-same-file": case_merge_same_file,
 }
 
 

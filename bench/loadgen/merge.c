@@ -17,6 +17,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define MIN_OVERLAP_SHARE 0.9   /* less in common: warn that msg/s is diluted */
 
@@ -51,6 +52,38 @@ static int check_compatible(const struct options *a, const char *first,
 	if (a->pipeline != b->pipeline)
 		return refuse(path, first, "--pipeline", na, nb);
 	return 0;
+}
+
+/* One file named twice (a and ./a, or a hard link) would count its run
+ * twice, doubling msg/s: refused, by device and inode.  A file that cannot
+ * be read is left to saved_read() to report. */
+static int check_distinct(const struct options *cli)
+{
+	struct file_id {
+		bool known;             /* stat() worked */
+		dev_t dev;
+		ino_t ino;
+	} *ids = calloc(cli->merge_count, sizeof(*ids));
+	if (!ids) {
+		fprintf(stderr, "loadgen: --merge: out of memory\n");
+		return 1;
+	}
+	int status = 0;
+	for (unsigned i = 0; i < cli->merge_count && status == 0; i++) {
+		struct stat st;
+		if (stat(cli->merge_paths[i], &st) != 0)
+			continue;
+		ids[i] = (struct file_id){ true, st.st_dev, st.st_ino };
+		for (unsigned j = 0; j < i && status == 0; j++)
+			if (ids[j].known && ids[j].dev == st.st_dev && ids[j].ino == st.st_ino) {
+				fprintf(stderr, "loadgen: --merge: %s and %s are the same file: "
+					"its run would count twice\n", cli->merge_paths[j],
+					cli->merge_paths[i]);
+				status = 2;
+			}
+	}
+	free(ids);
+	return status;
 }
 
 static void window_add(struct window *w, const struct results *r)
@@ -139,7 +172,7 @@ int merge_saved(const struct options *cli)
 		goto out;
 	}
 	const char *first = cli->merge_paths[0];
-	if ((status = saved_read(first, sum)) != 0)
+	if ((status = check_distinct(cli)) != 0 || (status = saved_read(first, sum)) != 0)
 		goto out;
 	window_add(&w, &sum->r);
 	for (unsigned i = 1; i < cli->merge_count; i++) {
