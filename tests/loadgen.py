@@ -1298,6 +1298,23 @@ def case_merge_same_file():
             check("same file" in lines[0], "%s: %r" % (names, lines[0]))
 
 
+def case_histogram_write_error():
+    """A --histogram file that cannot be written (a full disk: /dev/full
+    opens, and fails at the write) is exit 1 with one line naming the file
+    and why; before, exit 1 and nothing said.  --save too (it said only
+    'write failed')."""
+    with tempfile.TemporaryDirectory() as d:
+        txt = os.path.join(d, "v.txt")
+        write_values(txt, [10, 20, 30])
+        with TestServer(echo()) as srv:
+            runs = [loadgen("--replay", txt, "--histogram", "/dev/full"),
+                    loadgen("--requests", 20, "--histogram", "/dev/full", srv.target)]
+        save = loadgen("--replay", txt, "--save", "/dev/full")
+    for run in runs:
+        expect_error(run, "--histogram /dev/full", "no space")
+    expect_error(save, "--save /dev/full", "no space")
+
+
 CASES = {
     "help": case_help,
     "bad-options": case_bad_options,
@@ -1342,6 +1359,7 @@ CASES = {
     "merge-refusals": case_merge_refusals,
     "merge-strict": case_merge_strict,
     "merge-same-file": case_merge_same_file,
+    "histogram-write-error": case_histogram_write_error,
 }
 
 

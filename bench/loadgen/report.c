@@ -354,7 +354,19 @@ int report_histogram_file(const char *path, const struct results *r)
 		fprintf(f, "\n\n");
 		histogram_block(f, "connect", &r->connect);
 	}
-	return fclose(f) == 0 ? 0 : -1;
+	return report_close(f, "--histogram", path);
+}
+
+int report_close(FILE *f, const char *option, const char *path)
+{
+	errno = 0;
+	int err = fflush(f) != 0 || ferror(f) ? (errno ? errno : EIO) : 0;
+	if (fclose(f) != 0 && err == 0)
+		err = errno;
+	if (err == 0)
+		return 0;
+	fprintf(stderr, "loadgen: %s %s: %s\n", option, path, strerror(err));
+	return -1;
 }
 
 int report_results(const struct options *opt, const struct results *r)

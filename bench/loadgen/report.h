@@ -34,6 +34,10 @@ void report_json(FILE *out, const struct results *r);
 void report_csv_header(FILE *out);
 void report_csv(FILE *out, const struct results *r);
 int report_histogram_file(const char *path, const struct results *r);
+/* Closes a file that an option (--histogram, --save) wrote: 0, or -1
+ * after one line naming the file and why.  Checks the flush, not only the
+ * open: a full disk (/dev/full) fails only when the buffer is written. */
+int report_close(FILE *f, const char *option, const char *path);
 /* All that the options ask for, stdout, stderr's lines, the files; the
  * exit status (1: an error, a lost message, or a file not written). */
 int report_results(const struct options *opt, const struct results *r);

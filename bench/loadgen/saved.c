@@ -101,12 +101,7 @@ int saved_write(const char *path, const struct results *r)
 	write_hist(f, hist_names[1], &r->uncorrected);
 	write_hist(f, hist_names[2], &r->connect);
 	fputs("end\n", f);
-	bool failed = ferror(f) != 0;
-	if (fclose(f) != 0 || failed) {
-		fprintf(stderr, "loadgen: --save %s: write failed\n", path);
-		return -1;
-	}
-	return 0;
+	return report_close(f, "--save", path);
 }
 
 /* ---------------------------------------------------------------- reading */
