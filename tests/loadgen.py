@@ -1315,6 +1315,29 @@ def case_histogram_write_error():
     expect_error(save, "--save /dev/full", "no space")
 
 
+def case_udp_all_lost():
+    """A UDP server that answers nothing: every measured datagram is lost,
+    and the one line says so (N of N); it does not blame --duration, which
+    was not given."""
+    with UdpTestServer("drop", every=1) as srv:
+        run = loadgen("--udp", "--rate", 200, "--duration", 0.2, "--warmup", 0, "--timeout",
+                      0.2, "--json", srv.target)
+    got = run.json()
+    n = got["lost"]
+    check(n > 0 and got["messages"] == 0, "messages %d, lost %d" % (got["messages"], n))
+    lines = [l for l in run.err_lines() if not l.startswith("loadgen: warning:")]
+    check(run.rc == 1 and len(lines) == 1, "exit %d, stderr %r" % (run.rc, lines))
+    check("%d of %d" % (n, n) in lines[0] and "lost" in lines[0] and "--duration" not in lines[0],
+          "the line does not say %d of %d were lost: %r" % (n, n, lines[0]))
+    check(got["errors"] == 0 and got["error"] is None, "errors %d, error %r"
+          % (got["errors"], got["error"]))
+    with UdpTestServer("drop", every=1) as srv:
+        run = loadgen("--udp", "--requests", 5, "--timeout", 0.2, srv.target)
+    lines = [l for l in run.err_lines() if not l.startswith("loadgen: warning:")]
+    check(run.rc == 1 and len(lines) == 1 and "5 of 5" in lines[0] and
+          "--duration" not in lines[0], "--requests 5: exit %d, stderr %r" % (run.rc, lines))
+
+
 CASES = {
     "help": case_help,
     "bad-options": case_bad_options,
@@ -1360,6 +1383,7 @@ CASES = {
     "merge-strict": case_merge_strict,
     "merge-same-file": case_merge_same_file,
     "histogram-write-error": case_histogram_write_error,
+    "udp-all-lost": case_udp_all_lost,
 }
 
 

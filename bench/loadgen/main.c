@@ -255,6 +255,19 @@ static void measured_interval(struct results *r, const struct worker *workers,
 	r->window_end_ns = last + realtime_minus_mono;
 }
 
+/* Why no message was measured, when nothing failed: the cause only where
+ * it is known, never a guess at an option that was not in play. */
+static const char *nothing_measured(const struct options *opt)
+{
+	if (opt->replay_path)
+		return "no latency to replay in the file";
+	if (atomic_load(&stop_requested))
+		return "interrupted before a reply completed in the measured interval";
+	if (opt->requests && !opt->duration_given)
+		return "no reply completed in the measured interval";
+	return "no reply completed in the measured interval (is --duration long enough?)";
+}
+
 static void gather(struct results *r, struct worker *workers, const struct options *opt)
 {
 	hist_init(&r->latency);
@@ -273,10 +286,11 @@ static void gather(struct results *r, struct worker *workers, const struct optio
 			r->first_error = w->error;
 		r->errors += w->errors;
 	}
-	if (r->errors == 0 && r->messages == 0) {
+	/* Nothing measured and nothing to say why.  (Lost messages say why
+	 * themselves: N of N lost.) */
+	if (r->errors == 0 && r->messages == 0 && r->lost == 0) {
 		r->errors = 1;
-		r->first_error = "no reply completed in the measured interval "
-				 "(is --duration long enough?)";
+		r->first_error = nothing_measured(opt);
 	}
 }
 
