@@ -2,7 +2,7 @@
  * cannot drift.  Text, one record a line, in a fixed order; the reader
  * accepts exactly what the writer writes and refuses anything else:
  *
- *     loadgen-save 1
+ *     loadgen-save 2
  *     layout SUB_BITS MAX_BITS BUCKETS      the histogram's (hist.h)
  *     window_ns START END                   CLOCK_REALTIME; 0 0: none (--replay)
  *     target TEXT
@@ -10,8 +10,13 @@
  *     counts MESSAGES CONNECTIONS ERRORS LOST
  *     measured_s SECONDS
  *     error TEXT                            empty without errors
- *     loadgen_cpu USER_S SYS_S PEAK_RSS_KIB
- *     server_cpu HAVE USER_S SYS_S PEAK_RSS_KIB PEAK_PSS_KIB
+ *     connect_phase DONE DURATION_S HELD SERVED WAITING PROBE_WAIT_S
+ *                                           DONE 0 (--replay): all 0
+ *     loadgen_cpu USER_S SYS_S PEAK_RSS_KIB RUNQ_WAIT_S
+ *     server_cpu HAVE USER_S SYS_S PEAK_RSS_KIB PEAK_PSS_KIB RUNQ_WAIT_S
+ *     host STEAL_PCT
+ *     warnings COUNT
+ *     warning TEXT                          COUNT lines
  *     json BYTES                            then the --json object, BYTES long
  *     hist NAME COUNT MIN_NS MAX_NS SUM_NS SUM_SQ_NS ABOVE_RANGE NONEMPTY
  *     INDEX COUNT                           NONEMPTY lines, indexes rising
@@ -20,6 +25,8 @@
  *
  * Doubles are written with %a (hexadecimal), which strtod reads back to
  * the same bits: a merge of saves is the merge of the runs, nothing lost.
+ * A figure that is unknown is -1 (peak RSS, PSS, run-queue waits, steal).
+ * Version 1 had no connect_phase, waits, host or warnings.
  *
  * "Exactly" covers the values too: every field in its range (no sign on a
  * count, no nan or inf, no zero conns) and the fields as consistent as a
@@ -91,10 +98,17 @@ int saved_write(const char *path, const struct results *r)
 	fprintf(f, "counts %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 "\nmeasured_s %a\n",
 		r->messages, r->connects, r->errors, r->lost, r->measured_s);
 	fprintf(f, "error %s\n", r->errors ? r->first_error : "");
-	fprintf(f, "loadgen_cpu %a %a %ld\n", r->self_cpu.user_s, r->self_cpu.sys_s,
-		r->self_peak_rss_kib);
-	fprintf(f, "server_cpu %d %a %a %ld %ld\n", r->have_server, r->server_cpu.user_s,
-		r->server_cpu.sys_s, r->server_peak_rss_kib, r->server_peak_pss_kib);
+	const struct connect_phase *p = &r->connect_phase;
+	fprintf(f, "connect_phase %d %a %" PRIu64 " %" PRIu64 " %" PRIu64 " %a\n", p->done,
+		p->duration_s, p->held, p->served, p->waiting, p->probe_wait_s);
+	fprintf(f, "loadgen_cpu %a %a %ld %a\n", r->self_cpu.user_s, r->self_cpu.sys_s,
+		r->self_peak_rss_kib, r->self_runq_wait_s);
+	fprintf(f, "server_cpu %d %a %a %ld %ld %a\n", r->have_server, r->server_cpu.user_s,
+		r->server_cpu.sys_s, r->server_peak_rss_kib, r->server_peak_pss_kib,
+		r->server_runq_wait_s);
+	fprintf(f, "host %a\nwarnings %u\n", r->steal_pct, r->warnings.count);
+	for (unsigned i = 0; i < r->warnings.count; i++)
+		fprintf(f, "warning %s\n", r->warnings.text[i]);
 	fprintf(f, "json %zu\n%s", json_len, json);
 	free(json);
 	write_hist(f, hist_names[0], &r->latency);
@@ -306,6 +320,50 @@ static bool read_error(struct reader *rd, struct saved_run *run)
 	return true;
 }
 
+/* Word i: a figure in 0..max, or -1: unknown. */
+static bool known(struct reader *rd, int i, const char *name, double max, double *out)
+{
+	if (!number(rd, i, name, -1, max, out))
+		return false;
+	return *out >= 0 || *out == -1 || bad(rd, "%s %s is neither -1 nor 0..%g", name,
+					      rd->field[i], max);
+}
+
+/* The connect phase: nothing at all (--replay) or the probes' counts. */
+static bool read_connect_phase(struct reader *rd, struct connect_phase *p)
+{
+	uint64_t done;
+	if (!record(rd, "connect_phase", 6) || !whole(rd, 0, "done", 0, 1, &done) ||
+	    !number(rd, 1, "duration", 0, MAX_FIGURE, &p->duration_s) ||
+	    !whole(rd, 2, "held", 0, UINT64_MAX, &p->held) ||
+	    !whole(rd, 3, "served", 0, p->held, &p->served) ||
+	    !whole(rd, 4, "waiting", 0, p->held - p->served, &p->waiting) ||
+	    !number(rd, 5, "probe wait", 0, MAX_OPTION_S, &p->probe_wait_s))
+		return false;
+	p->done = done;
+	return p->done || (p->duration_s == 0 && p->held == 0 && p->probe_wait_s == 0) ||
+	       bad(rd, "figures of a connect phase that was not done");
+}
+
+/* The warnings, kept for a merge to list under the file's name. */
+static bool read_warnings(struct reader *rd, struct results *r)
+{
+	uint64_t count;
+	if (!record(rd, "warnings", 1) || !whole(rd, 0, "warnings", 0, UINT16_MAX, &count))
+		return false;
+	for (uint64_t i = 0; i < count; i++) {
+		if (!next_line(rd))
+			return false;
+		const char *text = rd->line + strlen("warning ");
+		if (strncmp(rd->line, "warning ", strlen("warning ")) != 0 || text[0] == '\0' ||
+		    strlen(text) >= WARNING_BYTES)
+			return bad(rd, "expected 'warning TEXT', %llu of them, TEXT of 1 to %d bytes",
+				   (unsigned long long)count, WARNING_BYTES - 1);
+		warnings_add(&r->warnings, "%s", text);
+	}
+	return true;
+}
+
 /* The figures of a run: counts, its interval, CPU and memory. */
 static bool read_figures(struct reader *rd, struct saved_run *run)
 {
@@ -325,24 +383,28 @@ static bool read_figures(struct reader *rd, struct saved_run *run)
 	if (r->measured_s != (double)(r->window_end_ns - r->window_start_ns) / 1e9)
 		return bad(rd, "measured_s %g is not the window's %g s", r->measured_s,
 			   (double)(r->window_end_ns - r->window_start_ns) / 1e9);
-	if (!read_error(rd, run))
+	if (!read_error(rd, run) || !read_connect_phase(rd, &r->connect_phase))
 		return false;
-	if (!record(rd, "loadgen_cpu", 3) ||
+	if (!record(rd, "loadgen_cpu", 4) ||
 	    !number(rd, 0, "user", 0, MAX_FIGURE, &r->self_cpu.user_s) ||
 	    !number(rd, 1, "sys", 0, MAX_FIGURE, &r->self_cpu.sys_s) ||
-	    !kib(rd, 2, "peak RSS", &r->self_peak_rss_kib))
+	    !kib(rd, 2, "peak RSS", &r->self_peak_rss_kib) ||
+	    !known(rd, 3, "run-queue wait", MAX_FIGURE, &r->self_runq_wait_s))
 		return false;
-	if (!record(rd, "server_cpu", 5) || !whole(rd, 0, "have", 0, 1, &have_server) ||
+	if (!record(rd, "server_cpu", 6) || !whole(rd, 0, "have", 0, 1, &have_server) ||
 	    !number(rd, 1, "user", 0, MAX_FIGURE, &r->server_cpu.user_s) ||
 	    !number(rd, 2, "sys", 0, MAX_FIGURE, &r->server_cpu.sys_s) ||
 	    !kib(rd, 3, "peak RSS", &r->server_peak_rss_kib) ||
-	    !kib(rd, 4, "peak PSS", &r->server_peak_pss_kib))
+	    !kib(rd, 4, "peak PSS", &r->server_peak_pss_kib) ||
+	    !known(rd, 5, "run-queue wait", MAX_FIGURE, &r->server_runq_wait_s))
 		return false;
 	r->have_server = have_server;
 	if (!r->have_server && (r->server_cpu.user_s || r->server_cpu.sys_s ||
-				r->server_peak_rss_kib || r->server_peak_pss_kib))
+				r->server_peak_rss_kib || r->server_peak_pss_kib ||
+				r->server_runq_wait_s != -1))
 		return bad(rd, "figures of a server that was not measured");
-	return true;
+	return record(rd, "host", 1) && known(rd, 0, "steal", 100, &r->steal_pct) &&
+	       read_warnings(rd, r);
 }
 
 /* The --json object: skipped, it is made again from the fields. */
@@ -448,11 +510,12 @@ int saved_read(const char *path, struct saved_run *run)
 	memset(run, 0, sizeof(*run));
 	run->r.opt = &run->opt;
 	run->r.first_error = run->error;
-	uint64_t version;
+	uint64_t version = 0;
 	int status = 2;
 	bool is_save = record(&rd, "loadgen-save", 1) &&
-		       whole(&rd, 0, "version", SAVED_VERSION, SAVED_VERSION, &version);
-	bool same_layout = is_save && read_layout(&rd);
+		       whole(&rd, 0, "version", 1, UINT64_MAX, &version);
+	bool this_version = is_save && version == SAVED_VERSION;
+	bool same_layout = this_version && read_layout(&rd);
 	bool complete = same_layout && read_body(&rd, run);
 	if (ferror(rd.f)) {             /* e.g. a directory: EISDIR */
 		fprintf(stderr, "loadgen: --merge %s: %s\n", path, strerror(errno));
@@ -460,6 +523,10 @@ int saved_read(const char *path, struct saved_run *run)
 	} else if (!is_save)
 		fprintf(stderr, "loadgen: --merge %s: not a file of loadgen --save "
 			"(version %d)\n", path, SAVED_VERSION);
+	else if (!this_version)
+		fprintf(stderr, "loadgen: --merge %s: saved by loadgen --save version %llu; this "
+			"loadgen reads version %d: run it again with this one\n", path,
+			(unsigned long long)version, SAVED_VERSION);
 	else if (!same_layout)
 		fprintf(stderr, "loadgen: --merge %s: saved with another histogram layout "
 			"(this loadgen has 'layout %d %d %d')\n", path, HIST_SUB_BITS,
@@ -469,5 +536,7 @@ int saved_read(const char *path, struct saved_run *run)
 	else
 		status = 0;
 	fclose(rd.f);
+	if (status != 0)
+		warnings_free(&run->r.warnings);
 	return status;
 }
