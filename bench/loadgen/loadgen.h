@@ -84,7 +84,7 @@ enum conn_state { CONN_CLOSED, CONN_CONNECTING, CONN_OPEN, CONN_RETRY };
 struct conn {
 	int fd;
 	enum conn_state state;
-	bool idle;                      /* --idle: held open, never used */
+	bool idle;                      /* --idle: held open, used only by the probe */
 	bool want_write;                /* EPOLLOUT is on: the socket buffer was full */
 	bool probed;                    /* its stream starts with the probe (TCP: its
 					 * first PROBE_BYTES; UDP: datagram PROBE_SEQ) */
