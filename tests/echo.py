@@ -1367,11 +1367,14 @@ def case_cleanup(t):
 
 def start_loadgen(t, server, *args):
     """bin/loadgen of the same build against server, its output discarded;
-    killed at the end of the case if it is still running."""
+    killed at the end of the case if it is still running.  Its load starts
+    at once (--probe-wait 0): loadgen's connect phase would otherwise wait
+    --timeout for the connections that blocking, pool and prefork do not
+    serve, and these cases want load on the server, not a measurement."""
     binary = os.path.join(t.bindir, "loadgen")
     if not os.access(binary, os.X_OK):
         raise Fail(f"no {binary}: run {make_command(t.bindir)}")
-    proc = subprocess.Popen([binary] + [str(a) for a in args]
+    proc = subprocess.Popen([binary, "--probe-wait", "0"] + [str(a) for a in args]
                             + [f"127.0.0.1:{server.port}"],
                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)

@@ -28,10 +28,15 @@ import threading
 import time
 
 LOADGEN_TIMEOUT_S = 60      # a case whose loadgen runs longer than this hung
+WARNING = "loadgen: warning: "
 # CSV columns added after the first version: appended, in this order, so
 # that scripts reading the first 28 columns by position still work.
 CSV_ADDED = ["requested_rate", "kept_up", "lost", "loadgen_cpu_pct", "server_peak_pss_kib",
-             "transport"]
+             "transport", "loadgen_runq_wait_s", "server_runq_wait_s", "steal_pct",
+             "connect_phase_s", "held_conns", "served_conns", "waiting_conns", "warnings"]
+# Every held connection (all but --connect-per-request's) starts its stream
+# with the connect phase's probe: this many bytes (one datagram with --udp).
+PROBE_BYTES = 1
 # Every backend the Makefile builds (every backends/*.c but the core's).
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BACKENDS = subprocess.run(["make", "-s", "--no-print-directory", "-C", ROOT, "print-backends"],
@@ -46,8 +51,13 @@ class TestServer:
     handle(server, conn) serves one connection; the server counts accepted
     connections and received bytes so that tests can check exact totals."""
 
-    def __init__(self, handle, family=socket.AF_INET, backlog=128, accept=True):
+    def __init__(self, handle, family=socket.AF_INET, backlog=128, accept=True,
+                 accept_every=0.0, accept_limit=None):
+        """accept_every: sleep that long before each accept; accept_limit:
+        accept that many connections, then leave the rest in the queue."""
         self.handle = handle
+        self.accept_every, self.accept_limit = accept_every, accept_limit
+        self.accept_times = []          # time.time() of each accept
         self.accepts = 0
         self.bytes_in = 0
         self.lock = threading.Lock()
@@ -79,12 +89,14 @@ class TestServer:
         self.threads.append(t)
 
     def _accept_loop(self):
-        while not self.stopping:
+        while not self.stopping and self.accepts != self.accept_limit:
+            time.sleep(self.accept_every)
             try:
                 conn, _ = self.sock.accept()
             except OSError:
                 return
             with self.lock:
+                self.accept_times.append(time.time())
                 self.accepts += 1
                 self.conns.append(conn)
                 if self.first_conn_time is None:
@@ -141,6 +153,26 @@ def echo(delay_s=0.0):
                 time.sleep(delay_s)
             conn.sendall(data)
             server.last_reply_time = time.monotonic()
+    return handle
+
+
+def echo_then_speak(quiet_s):
+    """Echo, and once a connection has been silent for quiet_s, send it
+    one byte it did not send (once)."""
+    def handle(server, conn):
+        conn.settimeout(quiet_s)
+        spoke = False
+        while True:
+            try:
+                data = server.recv(conn)
+            except socket.timeout:
+                if not spoke:
+                    conn.sendall(b"\x00")
+                    spoke = True
+                continue
+            if not data:
+                return
+            conn.sendall(data)
     return handle
 
 
@@ -204,8 +236,9 @@ def faulty(fault, at=1000):
 class UdpTestServer:
     """A UDP echo server on 127.0.0.1: one reply per datagram, to its
     sender, but for its one fault: 'drop' answers no datagram whose number
-    (from 1) is a multiple of `every`; 'corrupt' changes byte 20 of the
-    reply to datagram `at`; 'dup' sends that reply twice.  It counts the
+    (from 1) is a multiple of `every`; 'drop_first' answers none of the
+    first `at`; 'corrupt' changes byte 20 of the reply to datagram `at`;
+    'dup' sends that reply twice.  It counts the
     datagrams received and the replies dropped."""
 
     def __init__(self, fault=None, every=0, at=10):
@@ -221,6 +254,9 @@ class UdpTestServer:
 
     def _replies(self, data):
         self.received += 1
+        if self.fault == "drop_first" and self.received <= self.at:
+            self.dropped += 1
+            return []
         if self.fault == "drop" and self.received % self.every == 0:
             self.dropped += 1
             return []
@@ -331,6 +367,15 @@ class Run:
     def err_lines(self):
         return [l for l in self.err.splitlines() if l.strip()]
 
+    def said(self):
+        """stderr's lines but its warnings: a busy machine may add a
+        'disturbed' warning to any run long enough to judge."""
+        return [l for l in self.err_lines() if not l.startswith(WARNING)]
+
+    def warnings(self):
+        """The text of stderr's 'loadgen: warning: ' lines, in order."""
+        return [l[len(WARNING):] for l in self.err_lines() if l.startswith(WARNING)]
+
 
 def loadgen(*args, limit_fds=None, timeout=LOADGEN_TIMEOUT_S, preexec=None):
     """Run bin/loadgen; preexec runs in the child before exec."""
@@ -351,9 +396,10 @@ def expect_ok(run):
 
 
 def expect_error(run, *words):
-    """Exit 1 with one line on stderr that mentions all of words."""
+    """Exit 1 with one line on stderr (besides warnings) that mentions all
+    of words."""
     check(run.rc == 1, "exit %d, wanted 1; stderr %r" % (run.rc, run.err[:300]))
-    lines = run.err_lines()
+    lines = run.said()
     check(len(lines) == 1, "wanted one error line, got %r" % lines)
     for w in words:
         check(w.lower() in lines[0].lower(), "error line lacks %r: %r" % (w, lines[0]))
@@ -398,7 +444,7 @@ class BinServer:
         self.tmp = tempfile.NamedTemporaryFile(prefix="loadgen-port-", delete=False)
         self.tmp.close()
         self.proc = subprocess.Popen([path, "--port", "0", "--port-file", self.tmp.name,
-                                      "--quiet", *extra], stdout=subprocess.DEVNULL,
+                                      "--quiet", *map(str, extra)], stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
         port = ""
@@ -441,7 +487,7 @@ def case_help():
                 "--idle", "--duration", "--warmup", "--requests", "--threads",
                 "--server-pid", "--json", "--csv", "--csv-header", "--histogram",
                 "--connect-timeout", "--timeout", "--udp", "unix:", "[ADDRESS]", "host name",
-                "--save", "--merge"]:
+                "--save", "--merge", "--probe-wait"]:
         check(opt in run.out, "--help does not mention %s" % opt)
 
 
@@ -553,7 +599,8 @@ def case_requests_exact():
         got = run.json()
         time.sleep(0.2)
         check(got["messages"] == 1000, "reported %d messages" % got["messages"])
-        check(srv.bytes_in == 100000, "server received %d bytes, wanted 100000" % srv.bytes_in)
+        want = 100000 + 4 * PROBE_BYTES
+        check(srv.bytes_in == want, "server received %d bytes, wanted %d" % (srv.bytes_in, want))
         check(got["latency_us"]["count"] == 1000, "histogram has %d" % got["latency_us"]["count"])
 
 
@@ -565,7 +612,8 @@ def case_threads_exact():
         got = run.json()
         time.sleep(0.2)
         check(got["messages"] == 2001, "reported %d messages" % got["messages"])
-        check(srv.bytes_in == 2001 * 64, "server received %d bytes" % srv.bytes_in)
+        want = 2001 * 64 + 8 * PROBE_BYTES
+        check(srv.bytes_in == want, "server received %d bytes, wanted %d" % (srv.bytes_in, want))
         check(srv.accepts == 8, "server accepted %d connections, wanted 5 + 3 idle" % srv.accepts)
 
 
@@ -590,6 +638,15 @@ def case_idle():
         expect_ok(run)
         check(srv.accepts == 52, "server accepted %d connections, wanted 52" % srv.accepts)
         check(run.json()["idle"] == 50, "idle not reported")
+
+
+def case_idle_exact():
+    """An idle connection gets its probe's echo and nothing else: a server
+    that sends one byte more to a connection silent for 0.2 s (the idle
+    ones, after their probe) is an error naming an idle connection."""
+    with TestServer(echo_then_speak(0.2)) as srv:
+        run = loadgen("--conns", 1, "--idle", 2, "--duration", 1, "--warmup", 0.1, srv.target)
+    expect_error(run, "on idle connection")
 
 
 def case_output_formats():
@@ -654,9 +711,10 @@ def case_rate_schedule():
         got = run.json()
         time.sleep(0.2)
     # Measured: the 2000 messages scheduled in the measured second; the
-    # server also saw the 1000 of warmup.
+    # server also saw the 1000 of warmup, and the two probes.
     check(got["messages"] == 2000, "measured %d messages, schedule has 2000" % got["messages"])
-    check(srv.bytes_in == 3000 * 64, "server received %d bytes, wanted %d" % (srv.bytes_in, 3000 * 64))
+    want = 3000 * 64 + 2 * PROBE_BYTES
+    check(srv.bytes_in == want, "server received %d bytes, wanted %d" % (srv.bytes_in, want))
 
 
 def case_exit_after_last_reply():
@@ -705,7 +763,7 @@ def case_achieved_rate():
     expect_ok(closed)
     check(fast.json().get("kept_up") is True, "200 msg/s to a plain echo server: kept_up %r"
           % fast.json().get("kept_up"))
-    check("warning" not in fast.err, "warned although it kept up: %r" % fast.err)
+    check("keep up" not in fast.err, "warned although it kept up: %r" % fast.err)
     got = closed.json()
     check("requested_rate" in got and got["requested_rate"] is None and got["kept_up"] is None,
           "closed loop: requested_rate and kept_up must be null")
@@ -929,8 +987,9 @@ def uring_allowed(path):
 
 
 def case_backends():
-    """Every echo server of the project, when built: exact counts, and the
-    CPU accounting of threads and forked children."""
+    """Every echo server of the project, when built: exact counts, every
+    connection served in the connect phase, and the CPU accounting of
+    threads and forked children."""
     found = 0
     for name in BACKENDS:
         path = os.path.join(BINDIR, "echo-" + name)
@@ -946,6 +1005,7 @@ def case_backends():
             got = run.json()
             check(got["messages"] == 3000, "%s: %d messages" % (name, got["messages"]))
             check(got["server_cpu"] is not None, "%s: no server CPU" % name)
+            expect_phase(name, got, conns, conns, 0)    # served all before warmup
             run = loadgen("--connect-per-request", "--requests", 100, "--conns", conns,
                           "--json", srv.target)
             check(run.rc == 0, "%s: connect-per-request exit %d: %s"
@@ -1004,10 +1064,11 @@ def case_udp_lost():
                                  "--conns", 2, "--pipeline", 4])):
         with UdpTestServer("drop", every=50) as srv:
             run, got = udp_run(srv.target, "--timeout", timeout_s, *args)
-        check(srv.received == 500 and srv.dropped == 10, "%s: the server received %d "
-              "datagrams, dropped %d; wanted 500, 10" % (what, srv.received, srv.dropped))
+        # 500 datagrams and the two sockets' probes, the first two it gets
+        check(srv.received == 502 and srv.dropped == 10, "%s: the server received %d "
+              "datagrams, dropped %d; wanted 502, 10" % (what, srv.received, srv.dropped))
         expect_udp_counts(what, got, 490, lost=10)
-        check(run.rc == 1 and len(run.err_lines()) == 1 and "10 of 500" in run.err,
+        check(run.rc == 1 and len(run.said()) == 1 and "10 of 500" in run.err,
               "%s: exit %d, stderr %r" % (what, run.rc, run.err))
         lat = got["latency_us"]
         for key in ("p99", "max"):          # 10 of 500 lost: 2% of the samples
@@ -1040,8 +1101,8 @@ def case_udp_dup():
                                  "--pipeline", 2])):
         with UdpTestServer("dup", at=10) as srv:
             run, got = udp_run(srv.target, *args)
-        check(srv.received == 100, "%s: the server received %d datagrams"
-              % (what, srv.received))
+        check(srv.received == 101, "%s: the server received %d datagrams, wanted 100 "
+              "and the probe" % (what, srv.received))
         expect_error(run, "not in flight")
         expect_udp_counts(what, got, 100, errors=1)
 
@@ -1066,7 +1127,7 @@ def saved_json(path):
     with open(path) as f:
         text = f.read()
     lines = text.split("\n")
-    check(lines[0] == "loadgen-save 1", "the save file starts with %r" % lines[0])
+    check(lines[0] == "loadgen-save 2", "the save file starts with %r" % lines[0])
     at = text.index("\njson ") + 1
     head, rest = text[at:].split("\n", 1)
     size = int(head.split()[1])
@@ -1153,6 +1214,18 @@ def case_merge_runs():
           "the summed %.1f" % (got["msgs_per_s"], rate))
     check(got["measured_s"] >= max(r["measured_s"] for r in runs) - 1e-6,
           "the merged window %.6f s is shorter than a run's" % got["measured_s"])
+    # Each loadgen probed its own connections and waited on its own CPUs;
+    # the host's steal is the worst any run saw.
+    for key in ("held", "served", "waiting"):
+        want = sum(r["connect_phase"][key] for r in runs)
+        check(got["connect_phase"][key] == want, "connect_phase.%s %d, wanted the sum %d"
+              % (key, got["connect_phase"][key], want))
+    want = sum(r["loadgen_cpu"]["runq_wait_s"] for r in runs)
+    check(abs(got["loadgen_cpu"]["runq_wait_s"] - want) < 2e-6, "loadgen runq_wait_s %r, "
+          "wanted the sum %r" % (got["loadgen_cpu"]["runq_wait_s"], want))
+    steals = [r["host"]["steal_pct"] for r in runs if r["host"]["steal_pct"] is not None]
+    check(got["host"]["steal_pct"] == (max(steals) if steals else None), "steal_pct %r, "
+          "wanted the most of %r" % (got["host"]["steal_pct"], steals))
 
 
 def case_merge_refusals():
@@ -1192,6 +1265,360 @@ def case_merge_refusals():
             check(run.out == "", "%s: printed on stdout" % args[1:])
 
 
+def strict_json(text):
+    """json.loads, but NaN and Infinity (which Python accepts) are errors."""
+    def refuse(name):
+        raise ValueError("%s is not JSON" % name)
+    try:
+        return json.loads(text, parse_constant=refuse)
+    except ValueError as e:
+        raise CaseFailed("not strict JSON (%s): %r" % (e, text[:200]))
+
+
+def tamper(src, dst, prefix, new, nth=1):
+    """Copy the save src to dst with its nth line that starts with prefix
+    replaced by new; returns that line's number (from 1)."""
+    with open(src) as f:
+        lines = f.read().split("\n")
+    hits = [i for i, line in enumerate(lines) if line.startswith(prefix)]
+    check(len(hits) >= nth, "%s has no line %r" % (src, prefix))
+    lines[hits[nth - 1]] = new
+    with open(dst, "w") as f:
+        f.write("\n".join(lines))
+    return hits[nth - 1] + 1
+
+
+def case_merge_strict():
+    """--merge accepts only what --save writes: a value out of range (nan,
+    inf, a negative or 2^64 count, zero conns, size or pipeline) or fields
+    that contradict each other (errors without their text, buckets that do
+    not add up to the count unless they wrap, min above max) is exit 2 with
+    'FILE line N: ...', and nothing printed.  Before, each was summed in,
+    exit 0, and --json printed nan."""
+    with TestServer(echo()) as srv, tempfile.TemporaryDirectory() as d:
+        good = os.path.join(d, "good.save")
+        expect_ok(loadgen("--requests", 50, "--server-pid", os.getpid(), "--save", good,
+                          srv.target))
+        txt, replayed = os.path.join(d, "v.txt"), os.path.join(d, "replay.save")
+        write_values(txt, [10, 20, 30])     # three buckets: 924, 1052, 1130
+        expect_ok(loadgen("--replay", txt, "--save", replayed))
+        merged = loadgen("--merge", good, replayed, "--json")
+        expect_ok(merged)
+        strict_json(merged.out)
+        with open(good) as f:
+            fields = {line.split(" ", 1)[0]: line.split(" ") for line in f.read().split("\n")}
+
+        def swap(key, index, value):
+            words = list(fields[key])
+            words[index] = value
+            return (good, key + " ", " ".join(words))
+        wrap = str(2 ** 64 - 1)
+        # (what, (file, prefix of the line changed, the new line), the line
+        # the message must name if not that one: where the contradiction shows)
+        wrap = str(2 ** 64 - 1)
+        bad = [
+            ("nan measured_s", swap("measured_s", 1, "nan"), None),
+            ("inf loadgen user", swap("loadgen_cpu", 1, "inf"), None),
+            ("nan server sys", swap("server_cpu", 3, "nan"), None),
+            ("negative time", swap("loadgen_cpu", 2, "-0x1p+0"), None),
+            ("conns -5", swap("run", 3, "-5"), None),
+            ("conns 0", swap("run", 3, "0"), None),
+            ("pipeline 0", swap("run", 4, "0"), None),
+            ("size 0", swap("run", 5, "0"), None),
+            ("2^64 messages", swap("counts", 1, str(2 ** 64)), None),
+            ("errors without text", swap("counts", 3, "1"), "error "),
+            ("measured_s not the window", swap("measured_s", 1, "0x1p+0"), None),
+            ("min above max", (replayed, "hist latency", "hist latency 3 30000 10000 "
+                               "0x1.d4cp+15 0x1.4dc938p+30 0 3"), None),
+            ("nan sum", (replayed, "hist latency", "hist latency 3 10000 30000 nan nan 0 3"),
+             None),
+            # 2^64 - 1 + 3 + 1 wraps to the count, 3
+            ("buckets that wrap", (replayed, "924 ", "924 " + wrap), "hist latency"),
+            ("served above held", swap("connect_phase", 4, "2"), None),
+            ("steal 101%", swap("host", 1, "0x1.94p+6"), None),
+            ("run-queue wait -2", swap("loadgen_cpu", 4, "-0x1p+1"), None),
+            ("a warning missing", swap("warnings", 1, "1"), "json "),
+        ]
+        for what, (src, prefix, line), named in bad:
+            path = os.path.join(d, "bad.save")
+            lineno = tamper(src, path, prefix, line)
+            if what == "buckets that wrap":
+                tamper(path, path, "1052 ", "1052 3")
+            if named:
+                with open(path) as f:
+                    lineno = 1 + [l.startswith(named) for l in f.read().split("\n")].index(True)
+            for fmt in ([], ["--json"]):
+                run = loadgen("--merge", good, path, *fmt)
+                lines = run.err_lines()
+                check(run.rc == 2 and len(lines) == 1 and run.out == "",
+                      "%s: exit %d, stdout %r, stderr %r" % (what, run.rc, run.out[:80], lines))
+                check("%s line %d: " % (path, lineno) in lines[0],
+                      "%s: the line does not say '%s line %d: ': %r"
+                      % (what, path, lineno, lines[0]))
+        # Each file in range, but their sum is not: 2 x (2^32 - 1) conns.
+        huge = [os.path.join(d, n) for n in ("huge1.save", "huge2.save")]
+        for path in huge:
+            tamper(good, path, "run ", " ".join(fields["run"][:3] + [str(2 ** 32 - 1)] +
+                                                fields["run"][4:]))
+            expect_ok(loadgen("--merge", path, "--json"))
+        run = loadgen("--merge", *huge)
+        check(run.rc == 2 and len(run.err_lines()) == 1 and "add up" in run.err,
+              "conns that wrap when summed: exit %d, %r" % (run.rc, run.err_lines()))
+
+
+def case_merge_same_file():
+    """One file given twice would count its run twice (double msg/s):
+    refused however it is named, a hard link included; exit 2, one line."""
+    with tempfile.TemporaryDirectory() as d:
+        txt, save = os.path.join(d, "v.txt"), os.path.join(d, "a.save")
+        write_values(txt, [10, 20, 30])
+        expect_ok(loadgen("--replay", txt, "--save", save))
+        link = os.path.join(d, "b.save")
+        os.link(save, link)
+        dotted = os.path.join(d, ".", "a.save")
+        for names in ([save, save], [save, dotted], [save, link]):
+            run = loadgen("--merge", *names, "--json")
+            lines = run.err_lines()
+            check(run.rc == 2 and len(lines) == 1 and run.out == "",
+                  "%s: exit %d, stdout %r, stderr %r" % (names, run.rc, run.out[:80], lines))
+            check("same file" in lines[0], "%s: %r" % (names, lines[0]))
+
+
+def case_histogram_write_error():
+    """A --histogram file that cannot be written (a full disk: /dev/full
+    opens, and fails at the write) is exit 1 with one line naming the file
+    and why; before, exit 1 and nothing said.  --save too (it said only
+    'write failed')."""
+    with tempfile.TemporaryDirectory() as d:
+        txt = os.path.join(d, "v.txt")
+        write_values(txt, [10, 20, 30])
+        with TestServer(echo()) as srv:
+            runs = [loadgen("--replay", txt, "--histogram", "/dev/full"),
+                    loadgen("--requests", 20, "--histogram", "/dev/full", srv.target)]
+        save = loadgen("--replay", txt, "--save", "/dev/full")
+    for run in runs:
+        expect_error(run, "--histogram /dev/full", "no space")
+    expect_error(save, "--save /dev/full", "no space")
+
+
+def case_udp_all_lost():
+    """A UDP server that answers nothing: every measured datagram is lost,
+    and the one line says so (N of N); it does not blame --duration, which
+    was not given."""
+    with UdpTestServer("drop", every=1) as srv:
+        run = loadgen("--udp", "--rate", 200, "--duration", 0.2, "--warmup", 0, "--timeout",
+                      0.2, "--json", srv.target)
+    got = run.json()
+    n = got["lost"]
+    check(n > 0 and got["messages"] == 0, "messages %d, lost %d" % (got["messages"], n))
+    lines = run.said()
+    check(run.rc == 1 and len(lines) == 1, "exit %d, stderr %r" % (run.rc, lines))
+    check("%d of %d" % (n, n) in lines[0] and "lost" in lines[0] and "--duration" not in lines[0],
+          "the line does not say %d of %d were lost: %r" % (n, n, lines[0]))
+    check(got["errors"] == 0 and got["error"] is None, "errors %d, error %r"
+          % (got["errors"], got["error"]))
+    with UdpTestServer("drop", every=1) as srv:
+        run = loadgen("--udp", "--requests", 5, "--timeout", 0.2, srv.target)
+    lines = run.said()
+    check(run.rc == 1 and len(lines) == 1 and "5 of 5" in lines[0] and
+          "--duration" not in lines[0], "--requests 5: exit %d, stderr %r" % (run.rc, lines))
+
+
+def saved_field(path, key):
+    """The words of a --save file's line KEY."""
+    with open(path) as f:
+        for line in f:
+            if line.startswith(key + " "):
+                return line.split()[1:]
+    raise CaseFailed("%s has no %r line" % (path, key))
+
+
+def expect_phase(what, got, held, served, waiting):
+    phase = got.get("connect_phase")
+    check(phase is not None, "%s: no connect_phase in the JSON" % what)
+    want = {"held": held, "served": served, "waiting": waiting}
+    check({k: phase.get(k) for k in want} == want, "%s: connect_phase %r, wanted %r"
+          % (what, phase, want))
+    return phase
+
+
+def case_connect_phase_waits():
+    """A server that accepts one connection every 0.1 s: the connect phase
+    waits until the server has served all six held connections (idle ones
+    too) with one echo round trip each, so the measured window starts after
+    its last accept, and every format says 6 of 6 served.  Before, the
+    window started once the kernel had completed the handshakes, with five
+    of them still in the server's accept queue."""
+    every = 0.1
+    with TestServer(echo(), accept_every=every) as srv, tempfile.TemporaryDirectory() as d:
+        save = os.path.join(d, "run.save")
+        run = loadgen("--conns", 3, "--idle", 3, "--requests", 300, "--warmup", 0, "--json",
+                      "--save", save, srv.target)
+        expect_ok(run)
+        start_ns = int(saved_field(save, "window_ns")[0])
+        last_accept = max(srv.accept_times)
+        check(last_accept * 1e9 <= start_ns, "the window started %.3f s before the "
+              "server's last accept" % (last_accept - start_ns / 1e9))
+        time.sleep(0.1)
+        want = 300 * 64 + 6 * PROBE_BYTES
+        check(srv.bytes_in == want, "the server received %d bytes, wanted %d (each "
+              "connection's probe and the messages)" % (srv.bytes_in, want))
+    got = run.json()
+    phase = expect_phase("lazy accepts", got, 6, 6, 0)
+    check(phase["duration_s"] >= 5 * every, "the phase took %.3f s, but the server took "
+          "at least %.1f s to accept them all" % (phase["duration_s"], 5 * every))
+    check(got.get("warnings") == [], "warnings %r" % got.get("warnings"))
+    with TestServer(echo(), accept_every=0.02) as srv:
+        _, csv_run, human = each_format(srv.target, "--conns", 2, "--idle", 2,
+                                        "--requests", 100)
+    row = csv_row(csv_run)
+    check((row.get("held_conns"), row.get("served_conns"), row.get("waiting_conns")) ==
+          ("4", "4", "0") and float(row.get("connect_phase_s") or -1) >= 0,
+          "CSV connect phase columns %r" % {k: row.get(k) for k in row if "conn" in k})
+    check("connect phase" in human.out and "4 of 4 held connections served" in human.out,
+          "the summary does not show the connect phase: %r" % human.out[:400])
+
+
+def case_connect_phase_unserved():
+    """Servers that do not take every connection at once: the phase waits
+    --probe-wait, the window starts with the rest waiting, loadgen says how
+    many were served (a warning, also in JSON's warnings), and the waiting
+    ones then fail by --timeout as before ('no reply on connection', which
+    the harness expects of blocking): a Python server that accepts one
+    connection only, echo-blocking (one client at a time), echo-prefork and
+    echo-pool with --workers 2."""
+    probe_wait = 0.3
+    servers = [("accepts one", lambda: TestServer(echo(), accept_limit=1), 2, 1),
+               ("blocking", lambda: BinServer(os.path.join(BINDIR, "echo-blocking")), 3, 1),
+               ("prefork", lambda: BinServer(os.path.join(BINDIR, "echo-prefork"),
+                                             "--workers", 2), 3, 2),
+               ("pool", lambda: BinServer(os.path.join(BINDIR, "echo-pool"),
+                                          "--workers", 2), 3, 2)]
+    for what, start, conns, served in servers:
+        with start() as srv:
+            run = loadgen("--conns", conns, "--probe-wait", probe_wait, "--timeout", 0.5,
+                          "--duration", 0.3, "--warmup", 0, "--json", srv.target)
+        got = run.json()
+        phase = expect_phase(what, got, conns, served, conns - served)
+        check(phase["duration_s"] >= probe_wait and phase["probe_wait_s"] == probe_wait,
+              "%s: the phase took %.3f s with --probe-wait %g" % (what, phase["duration_s"],
+                                                                  probe_wait))
+        expect_error(run, "no reply on connection")
+        note = "served only %d of %d held connections" % (served, conns)
+        check(any(note in w for w in got["warnings"]), "%s: JSON warnings %r lack %r"
+              % (what, got["warnings"], note))
+        check(got["warnings"] == run.warnings(), "%s: JSON warnings %r, stderr's %r"
+              % (what, got["warnings"], run.warnings()))
+
+
+def case_udp_probe():
+    """--udp: each socket's probe is a datagram (number 0, before the
+    messages' numbers); one the server drops is sent again, so the phase
+    does not wait out --probe-wait for it, and its answer counts once."""
+    with UdpTestServer("drop_first", at=1) as srv:
+        run, got = udp_run(srv.target, "--requests", 50, "--probe-wait", 3)
+        time.sleep(0.1)
+    expect_ok(run)
+    expect_udp_counts("probe dropped once", got, 50)
+    expect_phase("probe dropped once", got, 1, 1, 0)
+    check(srv.received == 52, "the server received %d datagrams, wanted 50 and the probe "
+          "twice" % srv.received)
+    with UdpTestServer("drop", every=1) as srv:
+        run, got = udp_run(srv.target, "--requests", 5, "--conns", 2, "--timeout", 0.2)
+    expect_phase("nothing answered", got, 2, 0, 2)
+
+
+def cpu_hog(cpu, seconds):
+    """A process that spins on one CPU for at most `seconds` (stop it by
+    its PID sooner)."""
+    return subprocess.Popen([sys.executable, "-c", "import os, time\n"
+                             "os.sched_setaffinity(0, {%d})\n"
+                             "end = time.monotonic() + %g\n"
+                             "while time.monotonic() < end: pass\n" % (cpu, seconds)])
+
+
+def stop(proc):
+    proc.terminate()            # by PID: ours only
+    proc.wait()
+
+
+def case_disturbance():
+    """How disturbed the window was, in every format: loadgen's and the
+    server's run-queue wait (JSON loadgen_cpu.runq_wait_s and
+    server_cpu.runq_wait_s, CSV's columns, the summary's 'run queue' line)
+    and the host's steal.  The 'disturbed' warning follows its rule on the
+    figures reported; and loadgen, at nice 19 on one CPU with a busy loop,
+    waits for a CPU most of the window and says so."""
+    with TestServer(echo()) as srv:
+        run, csv_run, human = each_format(srv.target, "--conns", 2, "--duration", 0.3,
+                                          "--warmup", 0.1, "--server-pid", os.getpid())
+    got = run.json()
+    window = got["measured_s"]
+    for side in ("loadgen_cpu", "server_cpu"):
+        wait = got[side].get("runq_wait_s")
+        check(wait is not None and 0 <= wait <= 64 * window, "%s.runq_wait_s %r over a "
+              "%.3f s window" % (side, wait, window))
+    steal = got.get("host", {"steal_pct": "missing"})["steal_pct"]
+    check(steal is None or 0 <= steal <= 100, "host.steal_pct %r" % steal)
+    waits = [got["loadgen_cpu"]["runq_wait_s"], got["server_cpu"]["runq_wait_s"]]
+    disturbed = window >= 0.1 and (max(waits) > 0.1 * window or (steal or 0) > 10)
+    check(disturbed == any(w.startswith("disturbed") for w in got["warnings"]),
+          "waits %r, steal %r over %.3f s, but the warnings are %r"
+          % (waits, steal, window, got["warnings"]))
+    row = csv_row(csv_run)
+    for col in ("loadgen_runq_wait_s", "server_runq_wait_s"):
+        check(row.get(col, "") != "" and float(row[col]) >= 0, "CSV %s %r" % (col, row.get(col)))
+    check("run queue loadgen" in human.out and "host steal" in human.out,
+          "the summary has no run-queue line: %r" % human.out)
+    cpu = max(os.sched_getaffinity(0))
+    hog = cpu_hog(cpu, 10)
+
+    def niced():
+        os.sched_setaffinity(0, {cpu})
+        os.nice(19)
+    try:
+        with TestServer(echo()) as srv:
+            run = loadgen("--conns", 1, "--duration", 0.5, "--warmup", 0.1, "--json",
+                          srv.target, preexec=niced)
+    finally:
+        stop(hog)
+    got = run.json()
+    wait = got["loadgen_cpu"]["runq_wait_s"]
+    check(wait > 0.1 * got["measured_s"], "loadgen at nice 19 beside a busy loop on its "
+          "CPU waited only %.3f s of %.3f s" % (wait, got["measured_s"]))
+    check(any(w.startswith("disturbed") for w in got["warnings"]) and
+          got["warnings"] == run.warnings(), "no 'disturbed' warning: %r" % got["warnings"])
+
+
+def case_warnings():
+    """Every 'loadgen: warning:' line is also in JSON's "warnings", in
+    order (here: did not keep up).  A merge lists each run's warnings under
+    its file's name, then its own: runs that did not overlap make msg/s and
+    server CPU-us/msg read low, and the warning says both (before, only
+    msg/s, and nothing in the JSON)."""
+    with TestServer(echo(0.005)) as srv, tempfile.TemporaryDirectory() as d:
+        saves = [os.path.join(d, n) for n in ("a.save", "b.save")]
+        runs = [loadgen("--rate", 400, "--conns", 1, "--duration", 0.25, "--warmup", 0,
+                        "--server-pid", os.getpid(), "--json", "--save", save, srv.target)
+                for save in saves]      # one after the other: no overlap
+        merged = loadgen("--merge", *saves, "--json")
+    for run in runs + [merged]:
+        expect_ok(run)
+        got = run.json()
+        check(got["warnings"] == run.warnings(), "JSON warnings %r, stderr's %r"
+              % (got["warnings"], run.warnings()))
+        check(any("did not keep up" in w for w in got["warnings"]), "no kept-up warning "
+              "in %r" % got["warnings"])
+    merged = merged.json()["warnings"]
+    for save, run in zip(saves, runs):
+        for w in run.json()["warnings"]:
+            check("%s: %s" % (save, w) in merged, "the merge lacks %r of %s: %r"
+                  % (w, save, merged))
+    overlap = [w for w in merged if "in common" in w]
+    check(overlap and "server CPU" in overlap[0] and "msg/s" in overlap[0],
+          "the overlap warning does not name msg/s and server CPU: %r" % overlap)
+
+
 CASES = {
     "help": case_help,
     "bad-options": case_bad_options,
@@ -1203,6 +1630,7 @@ CASES = {
     "threads-exact": case_threads_exact,
     "connect-per-request": case_connect_per_request,
     "idle": case_idle,
+    "idle-exact": case_idle_exact,
     "output-formats": case_output_formats,
     "delay-bracket": case_delay_bracket,
     "stall-open-loop": case_stall_open_loop,
@@ -1234,6 +1662,15 @@ CASES = {
     "merge-replay": case_merge_replay,
     "merge-runs": case_merge_runs,
     "merge-refusals": case_merge_refusals,
+    "merge-strict": case_merge_strict,
+    "merge-same-file": case_merge_same_file,
+    "histogram-write-error": case_histogram_write_error,
+    "udp-all-lost": case_udp_all_lost,
+    "connect-phase-waits": case_connect_phase_waits,
+    "connect-phase-unserved": case_connect_phase_unserved,
+    "udp-probe": case_udp_probe,
+    "disturbance": case_disturbance,
+    "warnings": case_warnings,
 }
 
 

@@ -43,7 +43,29 @@
  * process's exact run time in the proportion of the ticks it charged to
  * user and to system mode; we do the same with the tree's sums (see
  * tree_cpu()).  The total is exact; the split is as rough as the ticks
- * are few. */
+ * are few.
+ *
+ * Disturbance: how much of the window a side spent waiting for a CPU while
+ * it had work, and how much CPU the host's hypervisor took.  On a shared
+ * machine these say whether a run measured the server or its neighbours.
+ *
+ *   run-queue wait   the 2nd field of /proc/PID/task/TID/schedstat, ns
+ *                    that the task was runnable but not running, summed
+ *                    over loadgen's threads or the server tree's threads
+ *                    (runq_wait_s()), each task's end minus its start.  A
+ *                    task that began during the window counts whole; a
+ *                    task that ended during it takes its wait with it, as
+ *                    the schedstat file goes away and nothing like cutime
+ *                    keeps it: the server's figure is a lower bound when
+ *                    threads or processes come and go in the window (a
+ *                    thread or process per connection, with
+ *                    --connect-per-request).  A TID reused within the
+ *                    window compares the new task with the old one's
+ *                    start: counted from 0 if that looks negative.
+ *   steal            the 8th figure of /proc/stat's "cpu" line, over all
+ *                    its figures but guest (already in user), between
+ *                    the window's edges: the share of every CPU's time
+ *                    that the host gave to another guest. */
 #include "accounting.h"
 
 #include <dirent.h>
@@ -92,44 +114,65 @@ long self_peak_rss_kib(void)
 	return kib;
 }
 
+/* items (n of them, room for *cap) with room for one more, moved if it
+ * had to grow; NULL, items left as they were, if out of memory. */
+static void *room_for_one(void *items, size_t n, size_t *cap, size_t size)
+{
+	if (n < *cap)
+		return items;
+	size_t more = *cap ? 2 * *cap : 64;
+	void *grown = realloc(items, more * size);
+	if (grown)
+		*cap = more;
+	return grown;
+}
+
 static bool push(struct pid_list *list, pid_t pid)
 {
-	if (list->n == list->cap) {
-		size_t cap = list->cap ? 2 * list->cap : 64;
-		pid_t *pids = realloc(list->pids, cap * sizeof(*pids));
-		if (!pids)
-			return false;
-		list->pids = pids;
-		list->cap = cap;
-	}
+	pid_t *pids = room_for_one(list->pids, list->n, &list->cap, sizeof(*pids));
+	if (!pids)
+		return false;
+	list->pids = pids;
 	list->pids[list->n++] = pid;
 	return true;
 }
 
-/* Appends the direct children of every thread of pid. */
-static bool list_children(pid_t pid, struct pid_list *list)
+/* Calls reader() with /proc/PID/task/TID/NAME open, for each thread of
+ * pid, until one returns false (out of memory).  A process or thread that
+ * exited meanwhile is skipped: there is nothing of it to read. */
+static bool each_thread(pid_t pid, const char *name,
+			bool (*reader)(FILE *f, pid_t tid, void *arg), void *arg)
 {
 	char path[64];
 	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
 	DIR *tasks = opendir(path);
 	if (!tasks)
-		return true;            /* exited meanwhile: no children to list */
+		return true;
 	bool ok = true;
 	struct dirent *de;
 	while (ok && (de = readdir(tasks)) != NULL) {
 		if (de->d_name[0] == '.')
 			continue;
-		char cpath[300];
-		snprintf(cpath, sizeof(cpath), "/proc/%d/task/%s/children", (int)pid, de->d_name);
-		FILE *f = fopen(cpath, "r");
+		char tpath[300];
+		snprintf(tpath, sizeof(tpath), "/proc/%d/task/%s/%s", (int)pid, de->d_name, name);
+		FILE *f = fopen(tpath, "r");
 		if (!f)
 			continue;
-		int child;
-		while (ok && fscanf(f, "%d", &child) == 1)
-			ok = push(list, (pid_t)child);
+		ok = reader(f, (pid_t)atoi(de->d_name), arg);
 		fclose(f);
 	}
 	closedir(tasks);
+	return ok;
+}
+
+/* A thread's "children" file: its direct children, appended to the list. */
+static bool read_children(FILE *f, pid_t tid, void *list)
+{
+	(void)tid;
+	int child;
+	bool ok = true;
+	while (ok && fscanf(f, "%d", &child) == 1)
+		ok = push(list, (pid_t)child);
 	return ok;
 }
 
@@ -143,7 +186,7 @@ static bool list_tree(pid_t root, struct pid_list *list)
 	for (int depth = 0; depth < MAX_TREE_DEPTH && first < list->n; depth++) {
 		size_t end = list->n;
 		for (size_t i = first; i < end; i++)
-			if (!list_children(list->pids[i], list))
+			if (!each_thread(list->pids[i], "children", read_children, list))
 				return false;
 		first = end;
 	}
@@ -347,4 +390,89 @@ void tree_memory(pid_t pid, struct tree_memory *m)
 		}
 	}
 	free(tree.pids);
+}
+
+/* ---------------------------------------------------------------- waits */
+
+struct task_wait {
+	pid_t tid;
+	unsigned long long wait_ns;
+};
+
+/* A thread's "schedstat": run time, run-queue wait, timeslices. */
+static bool read_wait(FILE *f, pid_t tid, void *sample)
+{
+	struct runq_sample *s = sample;
+	unsigned long long wait_ns;
+	if (fscanf(f, "%*u %llu", &wait_ns) != 1)
+		return true;            /* exited meanwhile: an empty file */
+	struct task_wait *tasks = room_for_one(s->tasks, s->n, &s->cap, sizeof(*tasks));
+	if (!tasks)
+		return false;
+	s->tasks = tasks;
+	s->tasks[s->n++] = (struct task_wait){ tid, wait_ns };
+	return true;
+}
+
+static int cmp_tid(const void *a, const void *b)
+{
+	pid_t x = ((const struct task_wait *)a)->tid, y = ((const struct task_wait *)b)->tid;
+	return (x > y) - (x < y);
+}
+
+bool runq_sample(pid_t pid, bool tree, struct runq_sample *s)
+{
+	struct pid_list procs = { 0 };
+	bool ok = tree ? list_tree(pid, &procs) : push(&procs, pid);
+	s->n = 0;
+	for (size_t i = 0; ok && i < procs.n; i++)
+		ok = each_thread(procs.pids[i], "schedstat", read_wait, s);
+	free(procs.pids);
+	qsort(s->tasks, s->n, sizeof(*s->tasks), cmp_tid);
+	return ok && s->n > 0;
+}
+
+double runq_wait_s(const struct runq_sample *then, const struct runq_sample *now)
+{
+	unsigned long long sum = 0;
+	size_t j = 0;
+	for (size_t i = 0; i < now->n; i++) {
+		const struct task_wait *t = &now->tasks[i];
+		while (j < then->n && then->tasks[j].tid < t->tid)
+			j++;
+		bool known = j < then->n && then->tasks[j].tid == t->tid;
+		sum += since(t->wait_ns, known ? then->tasks[j].wait_ns : 0);
+	}
+	return (double)sum / 1e9;
+}
+
+void runq_sample_free(struct runq_sample *s)
+{
+	free(s->tasks);
+	*s = (struct runq_sample){ 0 };
+}
+
+bool host_ticks(struct host_ticks *t)
+{
+	/* user nice system idle iowait irq softirq steal (guest: in user) */
+	unsigned long long v[8];
+	FILE *f = fopen("/proc/stat", "r");
+	if (!f)
+		return false;
+	int got = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu",
+			 &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]);
+	fclose(f);
+	if (got != 8)
+		return false;
+	t->steal = v[7];
+	t->total = 0;
+	for (int i = 0; i < 8; i++)
+		t->total += v[i];
+	return true;
+}
+
+double steal_pct(const struct host_ticks *then, const struct host_ticks *now)
+{
+	unsigned long long total = since(now->total, then->total);
+	return total ? 100.0 * (double)since(now->steal, then->steal) / (double)total : -1;
 }

@@ -4,6 +4,7 @@
 #define LOADGEN_ACCOUNTING_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <sys/types.h>
 
 struct cpu_times {
@@ -28,5 +29,29 @@ struct tree_memory {
 	long rss_kib, pss_kib;
 };
 void tree_memory(pid_t pid, struct tree_memory *m);
+
+/* Run-queue wait: how long tasks were runnable but waited for a CPU, the
+ * 2nd field of /proc/PID/task/TID/schedstat.  A sample holds each task's
+ * running total; two samples compare task by task. */
+struct runq_sample {
+	struct task_wait *tasks;        /* sorted by TID */
+	size_t n, cap;
+};
+/* The threads of this process (tree false) or of the server's whole tree;
+ * false if none could be read. */
+bool runq_sample(pid_t pid, bool tree, struct runq_sample *s);
+/* Seconds waited from then to now by the tasks alive now: see accounting.c
+ * for those that began or ended in between. */
+double runq_wait_s(const struct runq_sample *then, const struct runq_sample *now);
+void runq_sample_free(struct runq_sample *s);
+
+/* The host's CPU time in ticks (/proc/stat), and the part of it stolen. */
+struct host_ticks {
+	unsigned long long steal, total;
+};
+bool host_ticks(struct host_ticks *t);
+/* Steal as a percentage of the CPU time between two readings; -1 if no
+ * tick passed, or the kernel counts no steal. */
+double steal_pct(const struct host_ticks *then, const struct host_ticks *now);
 
 #endif

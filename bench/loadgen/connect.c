@@ -90,9 +90,12 @@ void connect_error_text(char *buf, size_t len, const struct options *opt,
 
 void conn_close(struct worker *w, struct conn *c)
 {
-	(void)w;
 	if (c->fd >= 0)
 		close(c->fd);           /* also removes it from the epoll set */
+	if (c->probe_waiting) {
+		c->probe_waiting = false;       /* no answer can come now */
+		w->probing--;
+	}
 	c->fd = -1;
 	c->state = CONN_CLOSED;
 	c->want_write = false;

@@ -4,7 +4,9 @@
  * a per-socket sequence number, the rest is the pattern (pattern.h) at the
  * offset that datagram would have had in a TCP stream, and every byte is
  * checked.  A datagram without a reply within --timeout is lost: counted
- * and put in the tail like a lost TCP message, but its socket goes on. */
+ * and put in the tail like a lost TCP message, but its socket goes on.
+ * The connect phase's probe is datagram PROBE_SEQ, outside the ring; the
+ * messages follow it from PROBE_SEQ + 1. */
 #include "loadgen.h"
 #include "pattern.h"
 
@@ -64,6 +66,19 @@ static ssize_t send_datagram(struct worker *w, struct conn *c, uint64_t seq)
 	return sendmsg(c->fd, &msg, 0);
 }
 
+/* The probe, again while it is unanswered (worker.c resends it): a
+ * datagram may be lost, and one lost probe must not hold the connect
+ * phase until --probe-wait is over.  So it may be answered more than
+ * once; match_reply() takes the first answer and lets the others be.  A
+ * send that fails for want of buffer space is a probe lost like any. */
+void dgram_probe(struct worker *w, struct conn *c)
+{
+	c->queued = c->sent = PROBE_SEQ + 1;
+	if (send_datagram(w, c, PROBE_SEQ) < 0 && errno != EAGAIN && errno != ENOBUFS &&
+	    errno != EINTR)
+		socket_error(w, c, "send");
+}
+
 /* Send every datagram issued and not sent yet, in order.  Over loopback
  * the send buffer hardly ever fills (a datagram leaves it when it is handed
  * to the loopback device); if it does, wait for EPOLLOUT as over TCP.
@@ -91,10 +106,25 @@ int dgram_flush(struct worker *w, struct conn *c)
 	return 0;
 }
 
+/* Datagram seq's pattern checked; false after the error if a byte is wrong. */
+static bool check_payload(struct worker *w, struct conn *c, uint64_t seq)
+{
+	unsigned size = w->opt->size;
+	uint64_t offset = payload_offset(w, c, seq);
+	size_t bad = pattern_check(w->rbuf + SEQ_BYTES, size - SEQ_BYTES, offset);
+	if (bad == size - SEQ_BYTES)
+		return true;
+	worker_fail(w, "wrong byte in the reply to datagram %llu on UDP socket %u at byte %zu: "
+		    "expected 0x%02x, got 0x%02x: data corrupted", (unsigned long long)seq, c->id,
+		    SEQ_BYTES + bad, *pattern_at(offset + bad), w->rbuf[SEQ_BYTES + bad]);
+	return false;
+}
+
 /* The message that a reply of n bytes in w->rbuf answers, or NULL if it
  * is not the correct answer to a datagram in flight: an error, which
  * changes nothing else, so the datagram it should have answered still
- * waits for its reply and is lost if none comes. */
+ * waits for its reply and is lost if none comes.  NULL also for an
+ * answer to the probe, which is no message: its first answer is noted. */
 static struct inflight *match_reply(struct worker *w, struct conn *c, size_t n)
 {
 	unsigned size = w->opt->size;
@@ -106,6 +136,11 @@ static struct inflight *match_reply(struct worker *w, struct conn *c, size_t n)
 	uint64_t seq_be;
 	memcpy(&seq_be, w->rbuf, SEQ_BYTES);
 	uint64_t seq = be64toh(seq_be);
+	if (seq == PROBE_SEQ && c->probed) {
+		if (check_payload(w, c, seq) && c->probe_waiting)
+			probe_answered(w, c);
+		return NULL;
+	}
 	struct inflight *m = &c->ring[seq % w->opt->pipeline];
 	if (!m->waiting || m->seq != seq) {
 		worker_fail(w, "reply to datagram %llu on UDP socket %u, which is not in flight: "
@@ -113,16 +148,7 @@ static struct inflight *match_reply(struct worker *w, struct conn *c, size_t n)
 			    (unsigned long long)seq, c->id);
 		return NULL;
 	}
-	uint64_t offset = payload_offset(w, c, seq);
-	size_t bad = pattern_check(w->rbuf + SEQ_BYTES, size - SEQ_BYTES, offset);
-	if (bad < size - SEQ_BYTES) {
-		worker_fail(w, "wrong byte in the reply to datagram %llu on UDP socket %u at byte "
-			    "%zu: expected 0x%02x, got 0x%02x: data corrupted",
-			    (unsigned long long)seq, c->id, SEQ_BYTES + bad,
-			    *pattern_at(offset + bad), w->rbuf[SEQ_BYTES + bad]);
-		return NULL;
-	}
-	return m;
+	return check_payload(w, c, seq) ? m : NULL;
 }
 
 /* One datagram per wakeup, like one recv per wakeup over TCP: what is

@@ -96,6 +96,40 @@ double hist_bucket_value(const struct hist *h, unsigned idx)
 	return mid;
 }
 
+const char *hist_check(const struct hist *h)
+{
+	if (!isfinite(h->sum_ns) || !isfinite(h->sum_sq_ns) || h->sum_ns < 0 || h->sum_sq_ns < 0)
+		return "its sums are not finite non-negative numbers";
+	if (h->count == 0)
+		return h->min_ns == UINT64_MAX && h->max_ns == 0 && h->sum_ns == 0 &&
+		       h->sum_sq_ns == 0 && h->above_range == 0 ? NULL
+			: "an empty histogram has other figures than an empty one's";
+	if (h->min_ns > h->max_ns)
+		return "its min is above its max";
+	if ((h->above_range > 0) != (h->max_ns > HIST_MAX_NS) || h->above_range > h->count)
+		return "its above_range does not agree with its max and count";
+	uint64_t total = 0;
+	unsigned first = HIST_BUCKETS, last = 0;
+	for (unsigned i = 0; i < HIST_BUCKETS; i++) {
+		if (h->buckets[i] == 0)
+			continue;
+		if (__builtin_add_overflow(total, h->buckets[i], &total))
+			return "its bucket counts add up to more than 2^64";
+		if (first == HIST_BUCKETS)
+			first = i;
+		last = i;
+	}
+	if (total != h->count)
+		return "its bucket counts do not add up to its count";
+	uint64_t top = h->max_ns > HIST_MAX_NS ? HIST_MAX_NS : h->max_ns;
+	uint64_t bottom = h->min_ns > HIST_MAX_NS ? HIST_MAX_NS : h->min_ns;
+	if (first != bucket_of(bottom) || last != bucket_of(top))
+		return "its min and max are not in its first and last buckets";
+	if (h->above_range > h->buckets[last])
+		return "its above_range is more than its last bucket holds";
+	return NULL;
+}
+
 double hist_percentile(const struct hist *h, double pct)
 {
 	if (h->count == 0)

@@ -38,4 +38,10 @@ double hist_percentile(const struct hist *h, double pct);
 /* For walking the distribution (the --histogram file). */
 double hist_bucket_value(const struct hist *h, unsigned idx);
 
+/* NULL if h could have been made by hist_record() and hist_merge(): its
+ * buckets add up to its count without wrapping, min and max are in the
+ * first and last non-empty bucket, above_range agrees with max, its sums
+ * are finite.  Else what is wrong, for a message (reading a --save file). */
+const char *hist_check(const struct hist *h);
+
 #endif

@@ -18,10 +18,13 @@
 #define MAX_PIPELINE     4096
 #define MAX_THREADS      64
 #define MAX_CONNS        1000000
+#define MAX_OPTION_S     86400           /* --duration, --warmup and the timeouts */
 #define NS_PER_S         1000000000ull
 #define RECV_BYTES       (64 * 1024)     /* one recv() at most: any UDP payload fits */
 #define MIN_UDP_SIZE     8               /* --udp: the sequence number, then the pattern */
 #define MAX_UDP_SIZE     65507           /* --udp: 65535 - 20 (IPv4) - 8 (UDP header) */
+#define PROBE_BYTES      1               /* the connect phase's probe, over TCP */
+#define PROBE_SEQ        0               /* --udp: the probe's sequence number */
 
 enum mode { MODE_CLOSED, MODE_OPEN, MODE_CPR };
 
@@ -45,6 +48,7 @@ struct options {
 	bool duration_given;
 	uint64_t requests;              /* 0: stop by --duration only */
 	double connect_timeout_s, reply_timeout_s;
+	double probe_wait_s;            /* --probe-wait: the connect phase's bound */
 	uint64_t spin_ns;               /* open loop: busy-poll this long before a send */
 	pid_t server_pid;               /* 0: none */
 	bool json, csv, csv_header;
@@ -80,8 +84,11 @@ enum conn_state { CONN_CLOSED, CONN_CONNECTING, CONN_OPEN, CONN_RETRY };
 struct conn {
 	int fd;
 	enum conn_state state;
-	bool idle;                      /* --idle: held open, never used */
+	bool idle;                      /* --idle: held open, used only by the probe */
 	bool want_write;                /* EPOLLOUT is on: the socket buffer was full */
+	bool probed;                    /* its stream starts with the probe (TCP: its
+					 * first PROBE_BYTES; UDP: datagram PROBE_SEQ) */
+	bool probe_waiting;             /* for the probe's echo */
 	uint32_t id;                    /* global index, picks its pattern start */
 	uint64_t base;                  /* pattern offset of stream byte 0 */
 	uint64_t queued, sent, received;/* stream offsets in bytes; --udp: queued is
@@ -116,6 +123,10 @@ struct worker {
 	uint64_t next_msg;              /* open loop: index into the schedule */
 	uint64_t inflight, issued_measured;
 	unsigned live;                  /* active connections still usable */
+	unsigned held;                  /* connections probed in the connect phase */
+	unsigned probing;               /* probes not answered yet, connection open */
+	unsigned answered;              /* probes answered so far */
+	unsigned served, waiting;       /* answered, probing, when warmup began */
 	unsigned connecting, retrying;  /* --connect-per-request slots */
 	bool schedule_done;             /* open loop: no more messages due */
 	bool spinning;                  /* open loop: polling until the next is due */
@@ -141,6 +152,11 @@ extern pthread_barrier_t barrier_connected, barrier_started, barrier_finished;
 extern bool run_aborted;                /* written before barrier_started */
 
 uint64_t now_ns(void);
+
+static inline uint64_t earliest(uint64_t a, uint64_t b)
+{
+	return a < b ? a : b;
+}
 
 /* main.c: a worker calls this once, when its part of the run is over. */
 void worker_finished(void);
@@ -170,6 +186,8 @@ void cpr_retry_pending(struct worker *w, uint64_t now);
 void cpr_check_timeout(struct worker *w, struct conn *c, uint64_t now);
 
 /* stream.c: sending the pattern and checking what comes back */
+void conn_probe(struct worker *w, struct conn *c);
+void probe_answered(struct worker *w, struct conn *c);
 int conn_flush(struct worker *w, struct conn *c);
 void conn_on_readable(struct worker *w, struct conn *c);
 void conn_issue(struct worker *w, struct conn *c, uint64_t intended_ns, uint64_t now);
@@ -183,6 +201,7 @@ void want_write(struct worker *w, struct conn *c, bool on);
 
 /* datagram.c: --udp, one datagram per message */
 struct inflight *dgram_slot(struct worker *w, struct conn *c);
+void dgram_probe(struct worker *w, struct conn *c);
 int dgram_flush(struct worker *w, struct conn *c);
 void dgram_on_readable(struct worker *w, struct conn *c);
 void dgram_check_timeouts(struct worker *w, struct conn *c, uint64_t now);

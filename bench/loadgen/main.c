@@ -1,7 +1,8 @@
 /* main.c - loadgen: the run's timeline.  Parse options, start the worker
- * threads, wait until every connection is open, fix the schedule (warmup,
- * measured interval), sample CPU and memory at its edges, show progress,
- * then merge the threads' histograms and report.  --replay and --merge
+ * threads, wait until every connection is open and served (the connect
+ * phase), fix the schedule (warmup, measured interval), sample CPU, memory
+ * and waits for a CPU at its edges, show progress, then merge the threads'
+ * histograms and report.  --replay and --merge
  * (merge.c) report without a network. */
 #include "loadgen.h"
 #include "options.h"
@@ -38,6 +39,10 @@ struct monitor {
 	struct worker *workers;
 	bool progress;                  /* stderr is a terminal */
 	struct cpu_times self_start, server_start;
+	struct runq_sample self_waits, server_waits;    /* at the start */
+	bool have_self_waits, have_server_waits;
+	struct host_ticks host_start;
+	bool have_host;
 	bool have_server;
 	long server_peak_rss_kib, server_peak_pss_kib;  /* pss -1: unknown */
 	struct hist *merged;            /* scratch for the progress p99 */
@@ -161,7 +166,7 @@ static void sample_memory(struct monitor *m)
 		m->server_peak_pss_kib = now.pss_kib;
 }
 
-/* CPU and RSS at the start of the measured interval. */
+/* CPU, RSS and the waits at the start of the measured interval. */
 static void measure_start(struct monitor *m)
 {
 	self_cpu(&m->self_start);
@@ -169,11 +174,10 @@ static void measure_start(struct monitor *m)
 		m->have_server = tree_cpu(m->opt->server_pid, &m->server_start);
 		sample_memory(m);
 	}
-}
-
-static uint64_t earliest(uint64_t a, uint64_t b)
-{
-	return a < b ? a : b;
+	m->have_self_waits = runq_sample(getpid(), false, &m->self_waits);
+	m->have_server_waits = m->have_server &&
+			       runq_sample(m->opt->server_pid, true, &m->server_waits);
+	m->have_host = host_ticks(&m->host_start);
 }
 
 /* Main's job while the workers run: mark the start of the measured
@@ -216,8 +220,19 @@ static void cpu_delta(struct cpu_times *out, const struct cpu_times *start)
 	out->sys_s -= start->sys_s;
 }
 
-/* CPU and RSS at the end of the measured interval: after the last reply,
- * before any connection is closed, so teardown is not counted. */
+/* Seconds waited for a CPU since the start's sample; -1 if either
+ * sample failed.  Frees the start's. */
+static double waited(struct runq_sample *start, bool have_start, pid_t pid, bool tree)
+{
+	struct runq_sample end = { 0 };
+	double s = have_start && runq_sample(pid, tree, &end) ? runq_wait_s(start, &end) : -1;
+	runq_sample_free(&end);
+	runq_sample_free(start);
+	return s;
+}
+
+/* CPU, RSS and the waits at the end of the measured interval: after the
+ * last reply, before any connection is closed, so teardown is not counted. */
 static void measure_end(struct monitor *m, struct results *r)
 {
 	self_cpu(&r->self_cpu);
@@ -230,6 +245,12 @@ static void measure_end(struct monitor *m, struct results *r)
 		r->server_peak_rss_kib = m->server_peak_rss_kib;
 		r->server_peak_pss_kib = m->server_peak_pss_kib;
 	}
+	r->self_runq_wait_s = waited(&m->self_waits, m->have_self_waits, getpid(), false);
+	r->server_runq_wait_s = waited(&m->server_waits, m->have_server_waits && r->have_server,
+				       m->opt->server_pid, true);
+	struct host_ticks host_end;
+	if (m->have_host && host_ticks(&host_end))
+		r->steal_pct = steal_pct(&m->host_start, &host_end);
 }
 
 /* The measured interval: from its start to the last reply (or lost
@@ -255,12 +276,45 @@ static void measured_interval(struct results *r, const struct worker *workers,
 	r->window_end_ns = last + realtime_minus_mono;
 }
 
-static void gather(struct results *r, struct worker *workers, const struct options *opt)
+/* Why no message was measured, when nothing failed: the cause only where
+ * it is known, never a guess at an option that was not in play. */
+static const char *nothing_measured(const struct options *opt)
 {
+	if (opt->replay_path)
+		return "no latency to replay in the file";
+	if (atomic_load(&stop_requested))
+		return "interrupted before a reply completed in the measured interval";
+	if (opt->requests && !opt->duration_given)
+		return "no reply completed in the measured interval";
+	return "no reply completed in the measured interval (is --duration long enough?)";
+}
+
+/* Empty results of a run with these options: no figure known yet. */
+static void results_init(struct results *r, const struct options *opt)
+{
+	r->opt = opt;
 	hist_init(&r->latency);
 	hist_init(&r->uncorrected);
 	hist_init(&r->connect);
-	r->opt = opt;
+	r->self_runq_wait_s = r->server_runq_wait_s = r->steal_pct = -1;
+}
+
+/* The connect phase's figures, once every worker is past it. */
+static void connect_phase_done(struct connect_phase *p, const struct worker *workers,
+			       const struct options *opt, uint64_t start)
+{
+	p->done = true;
+	p->duration_s = (double)(now_ns() - start) / 1e9;
+	p->probe_wait_s = opt->probe_wait_s;
+	for (unsigned i = 0; i < opt->threads; i++) {
+		p->held += workers[i].held;
+		p->served += workers[i].served;
+		p->waiting += workers[i].waiting;
+	}
+}
+
+static void gather(struct results *r, struct worker *workers, const struct options *opt)
+{
 	for (unsigned i = 0; i < opt->threads; i++) {
 		struct worker *w = &workers[i];
 		hist_merge(&r->latency, &w->latency);
@@ -273,10 +327,11 @@ static void gather(struct results *r, struct worker *workers, const struct optio
 			r->first_error = w->error;
 		r->errors += w->errors;
 	}
-	if (r->errors == 0 && r->messages == 0) {
+	/* Nothing measured and nothing to say why.  (Lost messages say why
+	 * themselves: N of N lost.) */
+	if (r->errors == 0 && r->messages == 0 && r->lost == 0) {
 		r->errors = 1;
-		r->first_error = "no reply completed in the measured interval "
-				 "(is --duration long enough?)";
+		r->first_error = nothing_measured(opt);
 	}
 }
 
@@ -342,9 +397,12 @@ static int run_load(const struct options *opt)
 	pthread_barrier_init(&barrier_started, NULL, opt->threads + 1);
 	pthread_barrier_init(&barrier_finished, NULL, opt->threads + 1);
 	done_cond_init();
+	results_init(&results, opt);
+	uint64_t connect_start = now_ns();
 	start_threads(m.workers, opt->threads);
 
 	pthread_barrier_wait(&barrier_connected);
+	connect_phase_done(&results.connect_phase, m.workers, opt, connect_start);
 	const char *setup_error = first_setup_error(m.workers, opt->threads);
 	run_aborted = setup_error != NULL;
 	if (!run_aborted) {
@@ -366,9 +424,11 @@ static int run_load(const struct options *opt)
 	} else {
 		gather(&results, m.workers, opt);
 		measured_interval(&results, m.workers, opt->threads, &sched);
+		report_add_warnings(&results, false);
 		status = report_results(opt, &results);
 	}
 	workers_free(m.workers, opt->threads);
+	warnings_free(&results.warnings);
 	return status;
 }
 
@@ -387,6 +447,7 @@ static int replay(const struct options *opt)
 	hist_init(&w->latency);
 	hist_init(&w->uncorrected);
 	hist_init(&w->connect);
+	results_init(&results, opt);
 	double value_us;
 	int n;
 	while ((n = fscanf(f, "%lf", &value_us)) == 1) {
@@ -403,8 +464,10 @@ static int replay(const struct options *opt)
 			opt->replay_path);
 	} else {
 		gather(&results, w, opt);
+		report_add_warnings(&results, false);
 		status = report_results(opt, &results);
 	}
+	warnings_free(&results.warnings);
 	return status;
 }
 

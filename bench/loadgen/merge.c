@@ -11,12 +11,17 @@
  * did not overlap are not made to look concurrent.  Server CPU and memory
  * are those of one run, the one that measured the most server CPU: several
  * loadgens watching one server each measure its whole CPU over their own
- * interval, so a sum would count it once per loadgen. */
+ * interval, so a sum would count it once per loadgen; the server's
+ * run-queue wait comes from that run too.  Loadgen's own waits are summed,
+ * the host's steal is the most any run saw, the connect phases' counts are
+ * summed (see combine_disturbance()).  The merge's warnings are each run's,
+ * under its file's name, then the merge's own. */
 #include "saved.h"
 #include "options.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define MIN_OVERLAP_SHARE 0.9   /* less in common: warn that msg/s is diluted */
 
@@ -53,6 +58,38 @@ static int check_compatible(const struct options *a, const char *first,
 	return 0;
 }
 
+/* One file named twice (a and ./a, or a hard link) would count its run
+ * twice, doubling msg/s: refused, by device and inode.  A file that cannot
+ * be read is left to saved_read() to report. */
+static int check_distinct(const struct options *cli)
+{
+	struct file_id {
+		bool known;             /* stat() worked */
+		dev_t dev;
+		ino_t ino;
+	} *ids = calloc(cli->merge_count, sizeof(*ids));
+	if (!ids) {
+		fprintf(stderr, "loadgen: --merge: out of memory\n");
+		return 1;
+	}
+	int status = 0;
+	for (unsigned i = 0; i < cli->merge_count && status == 0; i++) {
+		struct stat st;
+		if (stat(cli->merge_paths[i], &st) != 0)
+			continue;
+		ids[i] = (struct file_id){ true, st.st_dev, st.st_ino };
+		for (unsigned j = 0; j < i && status == 0; j++)
+			if (ids[j].known && ids[j].dev == st.st_dev && ids[j].ino == st.st_ino) {
+				fprintf(stderr, "loadgen: --merge: %s and %s are the same file: "
+					"its run would count twice\n", cli->merge_paths[j],
+					cli->merge_paths[i]);
+				status = 2;
+			}
+	}
+	free(ids);
+	return status;
+}
+
 static void window_add(struct window *w, const struct results *r)
 {
 	if (r->window_start_ns == 0)
@@ -77,15 +114,50 @@ static double total_s(const struct cpu_times *t)
 	return t->user_s + t->sys_s;
 }
 
-/* Adds run to sum: the options that describe the load, then the results. */
-static void combine(struct saved_run *sum, const struct saved_run *run)
+/* Adds run's connect phase, waits and steal to sum's.  Each loadgen held
+ * and probed its own connections: counts summed; the phase took as long
+ * as the longest.  Each loadgen's threads waited on their own: summed
+ * (unknown if one is).  Steal is the host's: the most any run saw. */
+static void combine_disturbance(struct results *s, const struct results *r)
+{
+	struct connect_phase *p = &s->connect_phase;
+	const struct connect_phase *q = &r->connect_phase;
+	if (q->done) {
+		p->done = true;
+		p->held += q->held;
+		p->served += q->served;
+		p->waiting += q->waiting;
+		if (q->duration_s > p->duration_s)
+			p->duration_s = q->duration_s;
+		if (q->probe_wait_s > p->probe_wait_s)
+			p->probe_wait_s = q->probe_wait_s;
+	}
+	s->self_runq_wait_s = s->self_runq_wait_s < 0 || r->self_runq_wait_s < 0 ? -1
+			      : s->self_runq_wait_s + r->self_runq_wait_s;
+	if (r->steal_pct > s->steal_pct)
+		s->steal_pct = r->steal_pct;
+}
+
+/* Adds run to sum: the options that describe the load, then the results;
+ * false if a sum would wrap (only absurd saves get there), and then sum
+ * is half made: the merge stops. */
+static bool combine(struct saved_run *sum, const struct saved_run *run)
 {
 	struct options *o = &sum->opt;
 	struct results *s = &sum->r;
 	const struct results *r = &run->r;
-	o->conns += run->opt.conns;
-	o->threads += run->opt.threads;
-	o->idle += run->opt.idle;
+	uint64_t samples;
+	bool wrapped = __builtin_add_overflow(o->conns, run->opt.conns, &o->conns) ||
+		       __builtin_add_overflow(o->threads, run->opt.threads, &o->threads) ||
+		       __builtin_add_overflow(o->idle, run->opt.idle, &o->idle) ||
+		       __builtin_add_overflow(s->messages, r->messages, &s->messages) ||
+		       __builtin_add_overflow(s->connects, r->connects, &s->connects) ||
+		       __builtin_add_overflow(s->lost, r->lost, &s->lost) ||
+		       __builtin_add_overflow(s->errors, r->errors, &s->errors) ||
+		       __builtin_add_overflow(s->messages, s->lost, &samples) ||
+		       __builtin_add_overflow(s->connect_phase.held, r->connect_phase.held, &samples);
+	if (wrapped)
+		return false;
 	o->rate += run->opt.rate;               /* open loop: the total asked for */
 	if (run->opt.warmup_s > o->warmup_s)
 		o->warmup_s = run->opt.warmup_s;
@@ -96,12 +168,8 @@ static void combine(struct saved_run *sum, const struct saved_run *run)
 	hist_merge(&s->latency, &r->latency);
 	hist_merge(&s->uncorrected, &r->uncorrected);
 	hist_merge(&s->connect, &r->connect);
-	s->messages += r->messages;
-	s->connects += r->connects;
-	s->lost += r->lost;
-	if (!s->errors && r->errors)
+	if (sum->error[0] == '\0' && r->errors)
 		strcpy(sum->error, run->error);
-	s->errors += r->errors;
 	s->self_cpu.user_s += r->self_cpu.user_s;
 	s->self_cpu.sys_s += r->self_cpu.sys_s;
 	if (r->self_peak_rss_kib > s->self_peak_rss_kib)
@@ -111,7 +179,18 @@ static void combine(struct saved_run *sum, const struct saved_run *run)
 		s->server_cpu = r->server_cpu;
 		s->server_peak_rss_kib = r->server_peak_rss_kib;
 		s->server_peak_pss_kib = r->server_peak_pss_kib;
+		s->server_runq_wait_s = r->server_runq_wait_s;
 	}
+	combine_disturbance(s, r);
+	return true;
+}
+
+/* A run's warnings go into the merge's, each under its file's name. */
+static void take_warnings(struct warnings *into, const char *path, struct warnings *run)
+{
+	for (unsigned i = 0; i < run->count; i++)
+		warnings_add(into, "%s: %s", path, run->text[i]);
+	warnings_free(run);
 }
 
 static void set_window(struct results *r, const struct window *w)
@@ -124,14 +203,15 @@ static void set_window(struct results *r, const struct window *w)
 	double common_s = w->first_end > w->last_start ?
 		(double)(w->first_end - w->last_start) / 1e9 : 0;
 	if (common_s < MIN_OVERLAP_SHARE * r->measured_s)
-		fprintf(stderr, "loadgen: warning: the runs have %.3f s in common of the %.3f s "
-			"from the first start to the last end; msg/s is over all of it\n",
-			common_s, r->measured_s);
+		warnings_add(&r->warnings, "the runs have %.3f s in common of the %.3f s from the "
+			     "first start to the last end: msg/s is over all of it, and server "
+			     "CPU-us/msg divides one run's server CPU by every run's messages: "
+			     "both read low", common_s, r->measured_s);
 }
 
 int merge_saved(const struct options *cli)
 {
-	struct saved_run *sum = malloc(sizeof(*sum)), *run = malloc(sizeof(*run));
+	struct saved_run *sum = calloc(1, sizeof(*sum)), *run = calloc(1, sizeof(*run));
 	struct window w = { 0 };
 	int status = 1;
 	if (!sum || !run) {
@@ -139,16 +219,25 @@ int merge_saved(const struct options *cli)
 		goto out;
 	}
 	const char *first = cli->merge_paths[0];
-	if ((status = saved_read(first, sum)) != 0)
+	if ((status = check_distinct(cli)) != 0 || (status = saved_read(first, sum)) != 0)
 		goto out;
+	struct warnings own = sum->r.warnings;
+	sum->r.warnings = (struct warnings){ NULL, 0 };
+	take_warnings(&sum->r.warnings, first, &own);
 	window_add(&w, &sum->r);
 	for (unsigned i = 1; i < cli->merge_count; i++) {
 		const char *path = cli->merge_paths[i];
 		if ((status = saved_read(path, run)) != 0 ||
 		    (status = check_compatible(&sum->opt, first, &run->opt, path)) != 0)
 			goto out;
+		if (!combine(sum, run)) {
+			fprintf(stderr, "loadgen: --merge: with %s the runs' counts add up to more "
+				"than loadgen can count\n", path);
+			status = 2;
+			goto out;
+		}
 		window_add(&w, &run->r);
-		combine(sum, run);
+		take_warnings(&sum->r.warnings, path, &run->r.warnings);
 	}
 	set_window(&sum->r, &w);
 	sum->opt.json = cli->json;
@@ -156,8 +245,13 @@ int merge_saved(const struct options *cli)
 	sum->opt.csv_header = cli->csv_header;
 	sum->opt.histogram_path = cli->histogram_path;
 	sum->opt.save_path = cli->save_path;
+	report_add_warnings(&sum->r, true);
 	status = report_results(&sum->opt, &sum->r);
 out:
+	if (sum)
+		warnings_free(&sum->r.warnings);
+	if (run)
+		warnings_free(&run->r.warnings);
 	free(sum);
 	free(run);
 	return status;

@@ -71,6 +71,12 @@ static const char usage_text[] =
 "                          while waiting for one is an error (default 10);\n"
 "                          its messages count as lost.  With --udp: a\n"
 "                          datagram without a reply for S seconds is lost\n"
+"      --probe-wait S      connect phase: before warmup every held connection\n"
+"                          (idle ones too; not connect-per-request's) makes\n"
+"                          one echo round trip, its probe, so the window\n"
+"                          starts with the server serving them all; wait at\n"
+"                          most S seconds for the probes (default: --timeout),\n"
+"                          then start with those served and say how many\n"
 "\n"
 "Measurement and output:\n"
 "      --server-pid PID    also report the server's CPU time (user, sys; its\n"
@@ -93,7 +99,8 @@ static const char usage_text[] =
 "                          counts summed, histograms merged, msg/s = all\n"
 "                          messages / (latest end - earliest start), server\n"
 "                          CPU that of the run that measured the most.\n"
-"                          Same mode, transport, --size and --pipeline only\n"
+"                          Same mode, transport, --size and --pipeline only,\n"
+"                          each file once\n"
 "  -h, --help              this text\n"
 "\n"
 "Times in the output are microseconds (us) of round trip; CPU cost is\n"
@@ -104,13 +111,17 @@ static const char usage_text[] =
 "warning if it is below 95% of it.  A lost message (no reply: its\n"
 "connection failed, or its datagram got none within --timeout) is counted\n"
 "and recorded with the time it had waited, so with any lost the latencies\n"
-"are lower bounds.  Exit status: 0 all replies correct and none lost, 1 an\n"
-"error (wrong, missing or extra bytes or datagrams, lost connection, limit\n"
-"hit) or a lost message, 2 bad usage.\n";
+"are lower bounds.  'run queue': seconds each side's threads waited for a\n"
+"CPU in the window (/proc/PID/task/TID/schedstat), and the host's steal\n"
+"(/proc/stat); above 10% of the window, a 'disturbed' warning.  Warnings\n"
+"('loadgen: warning: ...' on stderr) are in JSON's \"warnings\" too.  Exit\n"
+"status: 0 all replies correct and none lost, 1 an error (wrong, missing\n"
+"or extra bytes or datagrams, lost connection, limit hit) or a lost\n"
+"message, 2 bad usage.\n";
 
 enum { OPT_CPR = 256, OPT_IDLE, OPT_CONNECT_TIMEOUT, OPT_TIMEOUT,
        OPT_SERVER_PID, OPT_JSON, OPT_CSV, OPT_CSV_HEADER, OPT_HISTOGRAM,
-       OPT_REPLAY, OPT_SPIN, OPT_UDP, OPT_SAVE, OPT_MERGE };
+       OPT_REPLAY, OPT_SPIN, OPT_UDP, OPT_SAVE, OPT_MERGE, OPT_PROBE_WAIT };
 
 static const struct option long_options[] = {
 	{ "conns",               required_argument, NULL, 'c' },
@@ -125,6 +136,7 @@ static const struct option long_options[] = {
 	{ "idle",                required_argument, NULL, OPT_IDLE },
 	{ "connect-timeout",     required_argument, NULL, OPT_CONNECT_TIMEOUT },
 	{ "timeout",             required_argument, NULL, OPT_TIMEOUT },
+	{ "probe-wait",          required_argument, NULL, OPT_PROBE_WAIT },
 	{ "server-pid",          required_argument, NULL, OPT_SERVER_PID },
 	{ "json",                no_argument,       NULL, OPT_JSON },
 	{ "csv",                 no_argument,       NULL, OPT_CSV },
@@ -184,9 +196,9 @@ static double parse_seconds(const char *name, const char *arg, bool zero_ok)
 	double v = strtod(arg, &end);
 	if (end == arg || *end != '\0' || errno == ERANGE || !isfinite(v))
 		usage_error("%s: expected a number of seconds, got '%s'", name, arg);
-	if (v < 0 || (!zero_ok && v == 0) || v > 86400)
-		usage_error("%s %s: must be %s 86400 seconds", name, arg,
-			    zero_ok ? "between 0 and" : "above 0 and at most");
+	if (v < 0 || (!zero_ok && v == 0) || v > MAX_OPTION_S)
+		usage_error("%s %s: must be %s %d seconds", name, arg,
+			    zero_ok ? "between 0 and" : "above 0 and at most", MAX_OPTION_S);
 	return v;
 }
 
@@ -280,6 +292,7 @@ static void set_defaults(struct options *opt)
 	opt->warmup_s = -1;             /* "not given": depends on --requests */
 	opt->connect_timeout_s = 5;
 	opt->reply_timeout_s = 10;
+	opt->probe_wait_s = -1;         /* "not given": --timeout */
 }
 
 static void apply_option(struct options *opt, int c, const char *arg)
@@ -299,6 +312,7 @@ static void apply_option(struct options *opt, int c, const char *arg)
 	case OPT_CONNECT_TIMEOUT:
 		opt->connect_timeout_s = parse_seconds("--connect-timeout", arg, false); break;
 	case OPT_TIMEOUT: opt->reply_timeout_s = parse_seconds("--timeout", arg, false); break;
+	case OPT_PROBE_WAIT: opt->probe_wait_s = parse_seconds("--probe-wait", arg, true); break;
 	case OPT_SERVER_PID:
 		opt->server_pid = (pid_t)parse_count("--server-pid", arg, 1, 1u << 30); break;
 	case OPT_JSON: opt->json = true; break;
@@ -354,6 +368,9 @@ static void check_combinations(struct options *opt)
 		usage_error("--server-pid %d: no such process", (int)opt->server_pid);
 	if (opt->warmup_s < 0)
 		opt->warmup_s = opt->requests ? 0 : 1;
+	/* A probe unanswered for --timeout would fail a message's connection. */
+	if (opt->probe_wait_s < 0)
+		opt->probe_wait_s = opt->reply_timeout_s;
 	if (!opt->have_target && !opt->replay_path && !opt->csv_header)
 		usage_error("no TARGET given (e.g. 127.0.0.1:7000 or unix:/tmp/echo.sock)");
 }

@@ -6,12 +6,18 @@
 #include "saved.h"
 
 #include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const double percentiles[] = { 50, 90, 99, 99.9, 99.99 };
 static const char *const percentile_keys[] = { "p50", "p90", "p99", "p999", "p9999" };
 #define NPERCENTILES (sizeof(percentiles) / sizeof(percentiles[0]))
 #define KEPT_UP_SHARE 0.95      /* open loop achieving less did not keep up */
+#define DISTURBED_SHARE 0.10    /* more of the window waiting for a CPU, or stolen */
+#define DISTURBED_MIN_S 0.1     /* a shorter window is too short to judge: a few
+				 * wake-ups or one tick of steal are a large share */
 
 static const char *transport(const struct options *o)
 {
@@ -93,6 +99,55 @@ static void human_cpu(FILE *out, const char *who, const struct cpu_times *t,
 	human_mib(out, "peak RSS", rss_kib);
 }
 
+/* "0.012 s (0.2%)" of the window, or "unknown" (-1). */
+static const char *wait_text(char *buf, size_t len, double wait_s, const struct results *r)
+{
+	if (wait_s < 0)
+		snprintf(buf, len, "unknown");
+	else
+		snprintf(buf, len, "%.3f s (%.1f%%)", wait_s,
+			 r->measured_s > 0 ? wait_s * 100 / r->measured_s : 0);
+	return buf;
+}
+
+static const char *steal_text(char *buf, size_t len, double pct)
+{
+	if (pct < 0)
+		snprintf(buf, len, "unknown");
+	else
+		snprintf(buf, len, "%.1f%%", pct);
+	return buf;
+}
+
+/* One line: how long each side was runnable but had no CPU in the window,
+ * and what the host's hypervisor took. */
+static void human_waits(FILE *out, const struct results *r)
+{
+	char self[48], server[48], steal[16];
+	if (r->self_runq_wait_s < 0 && r->server_runq_wait_s < 0 && r->steal_pct < 0)
+		return;                 /* --replay: nothing ran */
+	fprintf(out, "  run queue loadgen %s", wait_text(self, sizeof(self), r->self_runq_wait_s, r));
+	if (r->have_server)
+		fprintf(out, ", server %s", wait_text(server, sizeof(server),
+						     r->server_runq_wait_s, r));
+	fprintf(out, " waiting for a CPU; host steal %s\n",
+		steal_text(steal, sizeof(steal), r->steal_pct));
+}
+
+static void human_connect_phase(FILE *out, const struct connect_phase *p)
+{
+	if (!p->done)
+		return;
+	fprintf(out, "connect phase %.2f s: %llu of %llu held connections served before warmup",
+		p->duration_s, (unsigned long long)p->served, (unsigned long long)p->held);
+	if (p->waiting)
+		fprintf(out, ", %llu still waiting after --probe-wait %g s",
+			(unsigned long long)p->waiting, p->probe_wait_s);
+	if (p->held > p->served + p->waiting)
+		fprintf(out, ", %llu failed", (unsigned long long)(p->held - p->served - p->waiting));
+	fprintf(out, "\n");
+}
+
 /* With lost messages in them the percentiles are lower bounds: a lost
  * message is recorded with the time it had waited when it was given up.
  * So are those that fall among samples beyond the histogram's range. */
@@ -116,6 +171,7 @@ void report_human(FILE *out, const struct results *r)
 		fprintf(out, " (requested %g)", o->rate);
 	fprintf(out, ", %llu errors, %llu lost\n", (unsigned long long)r->errors,
 		(unsigned long long)r->lost);
+	human_connect_phase(out, &r->connect_phase);
 	if (o->mode == MODE_CPR)
 		fprintf(out, "connections: %llu opened, %.1f conn/s measured\n",
 			(unsigned long long)r->connects, msgs_per_s(r));
@@ -137,16 +193,77 @@ void report_human(FILE *out, const struct results *r)
 		human_mib(out, "PSS", r->server_peak_pss_kib);
 		fprintf(out, "\n");
 	}
+	human_waits(out, r);
 	if (r->errors)
 		fprintf(out, "error: %s\n", r->first_error);
 }
 
-void report_warnings(FILE *out, const struct results *r)
+void warnings_add(struct warnings *w, const char *fmt, ...)
 {
-	if (kept_up(r) == 0)
-		fprintf(out, "loadgen: warning: achieved %.1f msg/s, below %.0f%% of the requested "
-			"%g msg/s: the server (or loadgen) did not keep up\n", msgs_per_s(r),
-			KEPT_UP_SHARE * 100, r->opt->rate);
+	char text[WARNING_BYTES];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	char **more = realloc(w->text, (w->count + 1) * sizeof(*w->text));
+	char *copy = more ? strdup(text) : NULL;
+	if (more)
+		w->text = more;
+	if (!copy) {
+		/* Out of memory: said at once, if not listed in JSON. */
+		fprintf(stderr, "loadgen: warning: %s\n", text);
+		return;
+	}
+	w->text[w->count++] = copy;
+}
+
+void warnings_free(struct warnings *w)
+{
+	for (unsigned i = 0; i < w->count; i++)
+		free(w->text[i]);
+	free(w->text);
+	*w = (struct warnings){ NULL, 0 };
+}
+
+/* Either side runnable without a CPU, or the host's CPU stolen, for more
+ * than DISTURBED_SHARE of the window: the figures measured the neighbours
+ * as much as the server. */
+static void warn_disturbed(struct results *r)
+{
+	char self[48], server[64] = "", steal[48] = "";
+	double limit = DISTURBED_SHARE * r->measured_s;
+	if (r->measured_s < DISTURBED_MIN_S || (r->self_runq_wait_s <= limit &&
+						r->server_runq_wait_s <= limit &&
+						r->steal_pct <= DISTURBED_SHARE * 100))
+		return;
+	if (r->server_runq_wait_s >= 0) {
+		char wait[48];
+		snprintf(server, sizeof(server), ", the server %s",
+			 wait_text(wait, sizeof(wait), r->server_runq_wait_s, r));
+	}
+	if (r->steal_pct >= 0)
+		snprintf(steal, sizeof(steal), ", and the host's steal was %.1f%%", r->steal_pct);
+	warnings_add(&r->warnings, "disturbed: in the %.2f s window loadgen waited %s for a "
+		     "CPU%s%s (over %.0f%% is disturbed): rerun on a quieter machine",
+		     r->measured_s, wait_text(self, sizeof(self), r->self_runq_wait_s, r), server,
+		     steal, DISTURBED_SHARE * 100);
+}
+
+void report_add_warnings(struct results *r, bool merged)
+{
+	const struct connect_phase *p = &r->connect_phase;
+	if (kept_up(r) == 0 && !r->errors && !r->lost)  /* else the error line says why */
+		warnings_add(&r->warnings, "achieved %.1f msg/s, below %.0f%% of the requested %g msg/s: the "
+			    "server (or loadgen) did not keep up", msgs_per_s(r),
+			    KEPT_UP_SHARE * 100, r->opt->rate);
+	if (merged)
+		return;
+	if (p->waiting)
+		warnings_add(&r->warnings, "the server served only %llu of %llu held connections in the connect "
+			    "phase (--probe-wait %g s): the window began with %llu of them waiting "
+			    "for it", (unsigned long long)p->served, (unsigned long long)p->held,
+			    p->probe_wait_s, (unsigned long long)p->waiting);
+	warn_disturbed(r);
 }
 
 static void json_string(FILE *out, const char *s)
@@ -164,16 +281,37 @@ static void json_string(FILE *out, const char *s)
 	fputc('"', out);
 }
 
+/* A number, to `decimals` places (%g if negative), or null if it is not
+ * finite: JSON has no nan or inf, and a reader must not meet them. */
+static void json_number(FILE *out, double v, int decimals)
+{
+	if (!isfinite(v))
+		fputs("null", out);
+	else if (decimals < 0)
+		fprintf(out, "%g", v);
+	else
+		fprintf(out, "%.*f", decimals, v);
+}
+
+/* ", "KEY": V": a member after the first of an object. */
+static void json_member(FILE *out, const char *key, double v, int decimals)
+{
+	fprintf(out, ", \"%s\": ", key);
+	json_number(out, v, decimals);
+}
+
 static void json_hist(FILE *out, const char *key, const struct hist *h)
 {
 	double v[NPERCENTILES + 4];
 	stats_us(h, v);
-	fprintf(out, ",\n  \"%s\": {\"count\": %llu, \"min\": %.3f, \"mean\": %.3f, \"stdev\": %.3f",
-		key, (unsigned long long)h->count, v[0], v[1], v[2]);
+	fprintf(out, ",\n  \"%s\": {\"count\": %llu", key, (unsigned long long)h->count);
+	json_member(out, "min", v[0], 3);
+	json_member(out, "mean", v[1], 3);
+	json_member(out, "stdev", v[2], 3);
 	for (unsigned i = 0; i < NPERCENTILES; i++)
-		fprintf(out, ", \"%s\": %.3f", percentile_keys[i], v[3 + i]);
-	fprintf(out, ", \"max\": %.3f, \"above_range\": %llu}", v[3 + NPERCENTILES],
-		(unsigned long long)h->above_range);
+		json_member(out, percentile_keys[i], v[3 + i], 3);
+	json_member(out, "max", v[3 + NPERCENTILES], 3);
+	fprintf(out, ", \"above_range\": %llu}", (unsigned long long)h->above_range);
 }
 
 /* A memory figure; -1 (unknown) is null. */
@@ -185,14 +323,49 @@ static void json_kib(FILE *out, const char *key, long kib)
 		fprintf(out, ", \"%s\": null", key);
 }
 
+/* A member that may be unknown (-1): null then. */
+static void json_known(FILE *out, const char *key, double v, int decimals)
+{
+	json_member(out, key, v < 0 ? NAN : v, decimals);
+}
+
 /* Leaves the object open: the server's goes on with its PSS. */
 static void json_cpu(FILE *out, const char *key, const struct cpu_times *t,
-		     const struct results *r, long rss_kib)
+		     const struct results *r, long rss_kib, double runq_wait_s)
 {
-	fprintf(out, ",\n  \"%s\": {\"user_s\": %.3f, \"sys_s\": %.3f, \"us_per_msg\": %.3f, "
-		"\"cpu_pct\": %.3f", key, t->user_s, t->sys_s, per_msg_us(t, r->messages),
-		cpu_pct(t, r));
+	fprintf(out, ",\n  \"%s\": {\"user_s\": ", key);
+	json_number(out, t->user_s, 3);
+	json_member(out, "sys_s", t->sys_s, 3);
+	json_member(out, "us_per_msg", per_msg_us(t, r->messages), 3);
+	json_member(out, "cpu_pct", cpu_pct(t, r), 3);
 	json_kib(out, "peak_rss_kib", rss_kib);
+	json_known(out, "runq_wait_s", runq_wait_s, 6);
+}
+
+static void json_connect_phase(FILE *out, const struct connect_phase *p)
+{
+	fprintf(out, ",\n  \"connect_phase\": ");
+	if (!p->done) {
+		fputs("null", out);
+		return;
+	}
+	fprintf(out, "{\"duration_s\": ");
+	json_number(out, p->duration_s, 6);
+	fprintf(out, ", \"held\": %llu, \"served\": %llu, \"waiting\": %llu",
+		(unsigned long long)p->held, (unsigned long long)p->served,
+		(unsigned long long)p->waiting);
+	json_member(out, "probe_wait_s", p->probe_wait_s, -1);
+	fputs("}", out);
+}
+
+static void json_warnings(FILE *out, const struct warnings *w)
+{
+	fprintf(out, ",\n  \"warnings\": [");
+	for (unsigned i = 0; i < w->count; i++) {
+		fputs(i ? ",\n    " : "\n    ", out);
+		json_string(out, w->text[i]);
+	}
+	fputs(w->count ? "\n  ]" : "]", out);
 }
 
 void report_json(FILE *out, const struct results *r)
@@ -202,12 +375,15 @@ void report_json(FILE *out, const struct results *r)
 	json_string(out, o->target.text);
 	fprintf(out, ",\n  \"transport\": \"%s\"", transport(o));
 	fprintf(out, ",\n  \"mode\": \"%s\", \"conns\": %u, \"pipeline\": %u, \"size\": %u, "
-		"\"threads\": %u, \"idle\": %u, \"rate\": %g, \"warmup_s\": %g",
-		mode_name(o->mode), o->conns, o->pipeline, o->size, o->threads, o->idle,
-		o->rate, o->warmup_s);
-	fprintf(out, ",\n  \"measured_s\": %.6f, \"messages\": %llu, \"msgs_per_s\": %.3f, "
-		"\"connections\": %llu, \"errors\": %llu, \"error\": ",
-		r->measured_s, (unsigned long long)r->messages, msgs_per_s(r),
+		"\"threads\": %u, \"idle\": %u", mode_name(o->mode), o->conns, o->pipeline,
+		o->size, o->threads, o->idle);
+	json_member(out, "rate", o->rate, -1);
+	json_member(out, "warmup_s", o->warmup_s, -1);
+	fprintf(out, ",\n  \"measured_s\": ");
+	json_number(out, r->measured_s, 6);
+	fprintf(out, ", \"messages\": %llu", (unsigned long long)r->messages);
+	json_member(out, "msgs_per_s", msgs_per_s(r), 3);
+	fprintf(out, ", \"connections\": %llu, \"errors\": %llu, \"error\": ",
 		(unsigned long long)r->connects, (unsigned long long)r->errors);
 	if (r->errors)
 		json_string(out, r->first_error);
@@ -215,10 +391,7 @@ void report_json(FILE *out, const struct results *r)
 		fputs("null", out);
 	static const char *const tristate[] = { "null", "false", "true" };
 	fprintf(out, ",\n  \"requested_rate\": ");
-	if (o->mode == MODE_OPEN)
-		fprintf(out, "%g", o->rate);
-	else
-		fputs("null", out);
+	json_number(out, o->mode == MODE_OPEN ? o->rate : NAN, -1);
 	fprintf(out, ", \"kept_up\": %s, \"lost\": %llu, \"latency_lower_bound\": %s",
 		tristate[kept_up(r) + 1], (unsigned long long)r->lost,
 		latency_lower_bound(r) ? "true" : "false");
@@ -228,14 +401,20 @@ void report_json(FILE *out, const struct results *r)
 		json_hist(out, "uncorrected_latency_us", &r->uncorrected);
 	if (o->mode == MODE_CPR)
 		json_hist(out, "connect_latency_us", &r->connect);
-	json_cpu(out, "loadgen_cpu", &r->self_cpu, r, r->self_peak_rss_kib);
+	json_cpu(out, "loadgen_cpu", &r->self_cpu, r, r->self_peak_rss_kib, r->self_runq_wait_s);
 	fputs("}", out);
 	if (r->have_server) {
-		json_cpu(out, "server_cpu", &r->server_cpu, r, r->server_peak_rss_kib);
+		json_cpu(out, "server_cpu", &r->server_cpu, r, r->server_peak_rss_kib,
+			 r->server_runq_wait_s);
 		json_kib(out, "peak_pss_kib", r->server_peak_pss_kib);
 		fputs("}", out);
 	} else
 		fprintf(out, ",\n  \"server_cpu\": null");
+	fprintf(out, ",\n  \"host\": {\"steal_pct\": ");
+	json_number(out, r->steal_pct < 0 ? NAN : r->steal_pct, 3);
+	fputs("}", out);
+	json_connect_phase(out, &r->connect_phase);
+	json_warnings(out, &r->warnings);
 	fprintf(out, "\n}\n");
 }
 
@@ -246,11 +425,21 @@ static const char csv_header[] =
 	"lat_p999_us,lat_p9999_us,lat_max_us,uncorrected_p50_us,uncorrected_p99_us,"
 	"connect_p50_us,connect_p99_us,loadgen_cpu_us_per_msg,server_cpu_us_per_msg,"
 	"server_peak_rss_kib,requested_rate,kept_up,lost,loadgen_cpu_pct,server_peak_pss_kib,"
-	"transport\n";
+	"transport,loadgen_runq_wait_s,server_runq_wait_s,steal_pct,connect_phase_s,held_conns,"
+	"served_conns,waiting_conns,warnings\n";
 
 void report_csv_header(FILE *out)
 {
 	fputs(csv_header, out);
+}
+
+/* A figure that may be unknown (-1): an empty column then. */
+static void csv_known(FILE *out, double v, int decimals)
+{
+	if (v >= 0 && isfinite(v))
+		fprintf(out, ",%.*f", decimals, v);
+	else
+		fputc(',', out);
 }
 
 void report_csv(FILE *out, const struct results *r)
@@ -289,7 +478,17 @@ void report_csv(FILE *out, const struct results *r)
 	fprintf(out, ",%llu,%.3f,", (unsigned long long)r->lost, cpu_pct(&r->self_cpu, r));
 	if (r->have_server && r->server_peak_pss_kib >= 0)
 		fprintf(out, "%ld", r->server_peak_pss_kib);
-	fprintf(out, ",%s\n", transport(o));
+	fprintf(out, ",%s", transport(o));
+	csv_known(out, r->self_runq_wait_s, 6);
+	csv_known(out, r->server_runq_wait_s, 6);
+	csv_known(out, r->steal_pct, 3);
+	const struct connect_phase *p = &r->connect_phase;
+	if (p->done)
+		fprintf(out, ",%.6f,%llu,%llu,%llu", p->duration_s, (unsigned long long)p->held,
+			(unsigned long long)p->served, (unsigned long long)p->waiting);
+	else
+		fprintf(out, ",,,,");
+	fprintf(out, ",%u\n", r->warnings.count);
 }
 
 /* HdrHistogram's percentile layout: plot column 4 on a log x axis against
@@ -330,7 +529,19 @@ int report_histogram_file(const char *path, const struct results *r)
 		fprintf(f, "\n\n");
 		histogram_block(f, "connect", &r->connect);
 	}
-	return fclose(f) == 0 ? 0 : -1;
+	return report_close(f, "--histogram", path);
+}
+
+int report_close(FILE *f, const char *option, const char *path)
+{
+	errno = 0;
+	int err = fflush(f) != 0 || ferror(f) ? (errno ? errno : EIO) : 0;
+	if (fclose(f) != 0 && err == 0)
+		err = errno;
+	if (err == 0)
+		return 0;
+	fprintf(stderr, "loadgen: %s %s: %s\n", option, path, strerror(err));
+	return -1;
 }
 
 int report_results(const struct options *opt, const struct results *r)
@@ -344,8 +555,8 @@ int report_results(const struct options *opt, const struct results *r)
 	} else
 		report_human(stdout, r);
 	fflush(stdout);
-	if (!r->errors && !r->lost)
-		report_warnings(stderr, r);     /* otherwise the error line says why */
+	for (unsigned i = 0; i < r->warnings.count; i++)
+		fprintf(stderr, "loadgen: warning: %s\n", r->warnings.text[i]);
 	int status = 0;
 	if (opt->histogram_path && report_histogram_file(opt->histogram_path, r) < 0)
 		status = 1;

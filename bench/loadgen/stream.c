@@ -91,6 +91,38 @@ void conn_fail(struct worker *w, struct conn *c, const char *fmt, ...)
 	conn_close(w, c);
 }
 
+/* The connect phase's probe (worker.c): one echo round trip on every held
+ * connection before warmup, so that loadgen knows the server has accepted
+ * the connection and serves it.  Over TCP it is the first PROBE_BYTES of
+ * the stream, pattern bytes like any others, and the messages follow it;
+ * with --udp it is datagram PROBE_SEQ (datagram.c). */
+void conn_probe(struct worker *w, struct conn *c)
+{
+	c->probed = c->probe_waiting = true;
+	w->probing++;
+	if (w->opt->udp) {
+		dgram_probe(w, c);
+		return;
+	}
+	c->queued = PROBE_BYTES;
+	conn_flush(w, c);
+}
+
+/* Its echo is back: in the connect phase, or later in the run (a server
+ * that took the connection late). */
+void probe_answered(struct worker *w, struct conn *c)
+{
+	c->probe_waiting = false;
+	w->probing--;
+	w->answered++;
+}
+
+/* Stream offset of c's first message: after the probe, if it had one. */
+static uint64_t first_message(const struct conn *c)
+{
+	return c->probed ? PROBE_BYTES : 0;
+}
+
 /* Queue one message; conn_flush() sends it.  The caller has checked that
  * the connection has room for it. */
 void conn_issue(struct worker *w, struct conn *c, uint64_t intended_ns, uint64_t now)
@@ -160,12 +192,15 @@ static bool check_reply(struct worker *w, struct conn *c, size_t n)
 	size_t checked = n < expect ? n : (size_t)expect;
 	size_t bad = pattern_check(w->rbuf, checked, c->base + c->received);
 	if (bad < checked) {
-		uint64_t offset = c->received + bad;
-		conn_fail(w, c, "wrong byte on connection %u at stream offset %llu (message %llu, "
-			  "byte %llu): expected 0x%02x, got 0x%02x: data corrupted, lost, "
-			  "duplicated or reordered", c->id, (unsigned long long)offset,
-			  (unsigned long long)(offset / w->opt->size),
-			  (unsigned long long)(offset % w->opt->size),
+		uint64_t offset = c->received + bad, head = first_message(c);
+		char where[64] = "the probe";
+		if (offset >= head)
+			snprintf(where, sizeof(where), "message %llu, byte %llu",
+				 (unsigned long long)((offset - head) / w->opt->size),
+				 (unsigned long long)((offset - head) % w->opt->size));
+		conn_fail(w, c, "wrong byte on connection %u at stream offset %llu (%s): expected "
+			  "0x%02x, got 0x%02x: data corrupted, lost, duplicated or reordered",
+			  c->id, (unsigned long long)offset, where,
 			  *pattern_at(c->base + offset), w->rbuf[bad]);
 		return false;
 	}
@@ -180,10 +215,12 @@ static bool check_reply(struct worker *w, struct conn *c, size_t n)
 
 /* LAB: complete */
 /* Over TCP replies complete in order: the oldest message is done once the
- * last byte of its reply is in.  Each one becomes a latency sample. */
+ * last byte of its reply is in (the messages follow the probe, if any, in
+ * the stream).  Each one becomes a latency sample. */
 static void complete_replies(struct worker *w, struct conn *c, uint64_t now)
 {
-	while (c->ring_count > 0 && c->received >= (c->completed + 1) * w->opt->size) {
+	uint64_t head = first_message(c);
+	while (c->ring_count > 0 && c->received >= head + (c->completed + 1) * w->opt->size) {
 		struct inflight *m = &c->ring[c->ring_head];
 		c->ring_head = (c->ring_head + 1) % w->opt->pipeline;
 		reply_done(w, c, m, now);
@@ -237,6 +274,8 @@ void conn_on_readable(struct worker *w, struct conn *c)
 		return;
 	c->received += (uint64_t)n;
 	c->last_progress_ns = now;
+	if (c->probe_waiting && c->received >= PROBE_BYTES)
+		probe_answered(w, c);
 	complete_replies(w, c, now);
 	if (c->state == CONN_OPEN && c->sent < c->queued)
 		conn_flush(w, c);

@@ -19,6 +19,7 @@
 #define MAX_EVENTS           512
 #define SCAN_INTERVAL_NS     (100 * 1000000ull)     /* reply-timeout check */
 #define PUBLISH_INTERVAL_NS  NS_PER_S               /* progress snapshot */
+#define PROBE_RESEND_NS      (200 * 1000000ull)     /* --udp: an unanswered probe again */
 
 uint64_t now_ns(void)
 {
@@ -259,6 +260,11 @@ static bool worker_done(const struct worker *w)
 	return w->schedule_done;
 }
 
+static int ms_until(uint64_t t, uint64_t now)
+{
+	return t <= now ? 0 : (int)((t - now + 999999) / 1000000);
+}
+
 static int wait_ms(const struct worker *w, uint64_t now)
 {
 	uint64_t next = w->next_scan_ns < w->next_publish_ns ? w->next_scan_ns
@@ -267,7 +273,7 @@ static int wait_ms(const struct worker *w, uint64_t now)
 		return 0;
 	if (w->retrying > 0)
 		return 1;
-	return next <= now ? 0 : (int)((next - now + 999999) / 1000000);
+	return ms_until(next, now);
 }
 
 /* First messages: closed loop fills every pipeline; open loop offers every
@@ -296,7 +302,6 @@ static void run(struct worker *w)
 {
 	struct epoll_event events[MAX_EVENTS];
 	uint64_t now = now_ns();
-	w->live = w->nactive;
 	w->next_scan_ns = now + SCAN_INTERVAL_NS;
 	w->next_publish_ns = now + PUBLISH_INTERVAL_NS;
 	start_load(w, now);
@@ -318,6 +323,47 @@ static void run(struct worker *w)
 	    !atomic_load(&stop_requested))
 		lose_unsent(w, now_ns());
 	publish_progress(w);
+}
+
+/* The second half of the connect phase: every held connection (all but
+ * the slots of --connect-per-request, which connect per message) sends its
+ * probe, one echo round trip (conn_probe()).  A connection the kernel has
+ * completed may still wait in the server's accept queue, or for a worker
+ * of a server that serves a few clients at a time; only an echo says the
+ * server took it.  So the window does not start while the server is still
+ * accepting: the phase waits until every probe is answered or --probe-wait
+ * is over, and the report says how many were served.  A probe answered
+ * later is answered in the run like any reply, and a connection that fails
+ * meanwhile is an error, as it would be in the run. */
+static void probe_phase(struct worker *w, unsigned first, unsigned count)
+{
+	struct epoll_event events[MAX_EVENTS];
+	uint64_t now = now_ns(), resend = now + PROBE_RESEND_NS;
+	uint64_t deadline = now + (uint64_t)(w->opt->probe_wait_s * NS_PER_S);
+	w->held = count;
+	for (unsigned i = first; i < first + count; i++)
+		conn_probe(w, &w->conns[i]);
+	while (w->probing > 0 && now < deadline && !atomic_load(&stop_requested)) {
+		/* Ctrl-C sets stop_requested in another thread: look again soon. */
+		uint64_t wake = earliest(deadline, now + SCAN_INTERVAL_NS);
+		if (w->opt->udp)
+			wake = earliest(wake, resend);
+		int nready = epoll_wait(w->epfd, events, MAX_EVENTS, ms_until(wake, now));
+		if (nready < 0 && errno != EINTR) {
+			worker_fail(w, "epoll_wait: %s", strerror(errno));
+			break;
+		}
+		for (int i = 0; i < nready; i++)
+			handle_event(w, &events[i]);
+		now = now_ns();
+		for (unsigned i = first; w->opt->udp && now >= resend && i < first + count; i++)
+			if (w->conns[i].probe_waiting)
+				dgram_probe(w, &w->conns[i]);
+		if (now >= resend)
+			resend = now + PROBE_RESEND_NS;
+	}
+	w->served = w->answered;
+	w->waiting = w->probing;
 }
 
 static int setup_fail(struct worker *w, const char *what)
@@ -346,6 +392,7 @@ static int worker_setup(struct worker *w)
 		c->base = pattern_base(c->id, 0);
 		c->ring = c->idle ? NULL : &w->rings[(size_t)i * depth];
 	}
+	w->live = w->nactive;
 	w->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (w->epfd < 0)
 		return setup_fail(w, "epoll_create1");
@@ -377,18 +424,18 @@ static void worker_cleanup(struct worker *w)
 	w->conns = NULL;
 }
 
-/* Connect first, then wait for every thread at the barriers: main checks
- * that all connected before it fixes the schedule, so warmup does not
- * start while 10,000 connections are still being opened. */
+/* Connect and probe first, then wait for every thread at the barriers:
+ * main checks that all connected before it fixes the schedule, so warmup
+ * does not start while 10,000 connections are still being opened, or
+ * accepted. */
 void *worker_main(void *arg)
 {
 	struct worker *w = arg;
-	if (worker_setup(w) == 0) {
-		if (w->opt->mode == MODE_CPR)
-			connect_phase(w, w->nactive, w->nidle);
-		else
-			connect_phase(w, 0, w->nactive + w->nidle);
-	}
+	/* Connect-per-request opens its active connections per message. */
+	unsigned first = w->opt->mode == MODE_CPR ? w->nactive : 0;
+	unsigned count = w->nactive + w->nidle - first;
+	if (worker_setup(w) == 0 && connect_phase(w, first, count) == 0)
+		probe_phase(w, first, count);
 	pthread_barrier_wait(&barrier_connected);
 	pthread_barrier_wait(&barrier_started);
 	if (!run_aborted)
