@@ -13,6 +13,11 @@ Settings come from the environment (the Makefile passes its variables):
             lists (default: one each, 0 and 1)
   FULL=1    the long version: more points, longer runs (make bench-full)
   RESULTS   where results go (default: results/)
+  DISTURBED_PCT
+            a run whose server or loadgen waited for a CPU, or whose host
+            lost to steal, this % of its window or more is run again (up to
+            3 tries) and, disturbed every time, left out of the medians
+            (default 10; 100 judges none disturbed)
 
 On several hosts (docs/multihost.md; all three or none):
   SERVER_HOST  where the servers run, started as `$RUNNER SERVER_HOST cmd...`

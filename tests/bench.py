@@ -64,8 +64,9 @@ def read_rows(path):
 
 def smoke(tmp):
     results = os.path.join(tmp, "results")
+    # the pipeline, whatever the neighbours do: no run is judged disturbed
     env = dict(os.environ, BACKENDS=",".join(BACKENDS), DURATION="0.2", REPEAT="1",
-               RESULTS=results)
+               RESULTS=results, DISTURBED_PCT="100")
     run = subprocess.run([os.path.join(ROOT, "bench", "run")], env=env, cwd=ROOT,
                          capture_output=True, text=True, timeout=300)
     check(run.returncode == 0, "bench/run exit %d: %s" % (
@@ -276,11 +277,46 @@ def report_cells(tmp):
     check(strict.cell(("blocking", 10.0), "%.0f") == "failed (n=0/3)",
           "without keep_expected blocking's timeouts must not count: %r"
           % strict.cell(("blocking", 10.0), "%.0f"))
+    # a run disturbed in every try is left out, and said to be
+    shaken = [dict(row("epoll", v), disturbed=d) for v, d in ((100, "0"), (900, "1"),
+                                                               (200, "0"))]
+    shaken += [dict(row("poll", 5), disturbed="1")]
+    cells = report.Cells(shaken, "conns", "msgs_per_s")
+    got = (cells.cell(("epoll", 10.0), "%.0f"), cells.cell(("poll", 10.0), "%.0f"))
+    check(got == ("150 (100-200) n=2/3", "disturbed (n=0/1)"),
+          "disturbed runs: cells %r" % (got,))
+    # backends closer than the noise floor are not ranked apart
+    ranked = report.ranking(cells, 10.0, ["epoll", "poll"], 5, "%.0f", True)
+    check(ranked == "epoll 150", "ranking of one undisturbed backend: %r" % ranked)
+    close = report.Cells([row("a", 100), row("b", 103), row("c", 150)], "conns", "msgs_per_s")
+    ranked = report.ranking(close, 10.0, ["a", "b", "c"], 5, "%.0f", True)
+    check(ranked == "c 150 > b 103 ≈ a 100", "ranking with a 5%% noise floor: %r" % ranked)
+
+
+def disturbed_rule(tmp):
+    """muxbench.disturbed(): loadgen's wait or the steal at 10% of the
+    window is disturbed; the server's wait too, unless it ran more tasks
+    than CPUs (then it waits for itself); a window under 0.1 s is not
+    judged."""
+    muxbench = muxbench_module()
+
+    def judged(lg=0.0, srv=0.0, steal=0.0, ran=1, cpus=1, window=1.0):
+        result = {"measured_s": window, "loadgen_cpu": {"runq_wait_s": lg * window},
+                  "server_cpu": {"runq_wait_s": srv * window, "tasks_ran": ran, "cpus": cpus},
+                  "host": {"steal_pct": 100 * steal}}
+        return muxbench.disturbed(muxbench.window_noise(result), result)
+    cases = [({}, False), ({"lg": 0.15}, True), ({"srv": 0.15}, True),
+             ({"steal": 0.12}, True), ({"srv": 3.0, "ran": 8, "cpus": 1}, False),
+             ({"srv": 3.0, "ran": 8, "cpus": 1, "lg": 0.2}, True),
+             ({"lg": 0.5, "window": 0.05}, False)]
+    for settings, want in cases:
+        check(judged(**settings) == want, "%r: disturbed %s, want %s" % (
+            settings, not want, want))
 
 
 CASES = {"missing-gnuplot": missing_gnuplot, "server-problem": server_problem,
          "hyperfine-failure": hyperfine_failure,
-         "report-cells": report_cells, "smoke": smoke}
+         "report-cells": report_cells, "disturbed-rule": disturbed_rule, "smoke": smoke}
 
 
 def main():

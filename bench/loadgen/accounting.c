@@ -70,6 +70,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -396,21 +397,21 @@ void tree_memory(pid_t pid, struct tree_memory *m)
 
 struct task_wait {
 	pid_t tid;
-	unsigned long long wait_ns;
+	unsigned long long run_ns, wait_ns;
 };
 
 /* A thread's "schedstat": run time, run-queue wait, timeslices. */
 static bool read_wait(FILE *f, pid_t tid, void *sample)
 {
 	struct runq_sample *s = sample;
-	unsigned long long wait_ns;
-	if (fscanf(f, "%*u %llu", &wait_ns) != 1)
+	unsigned long long run_ns, wait_ns;
+	if (fscanf(f, "%llu %llu", &run_ns, &wait_ns) != 2)
 		return true;            /* exited meanwhile: an empty file */
 	struct task_wait *tasks = room_for_one(s->tasks, s->n, &s->cap, sizeof(*tasks));
 	if (!tasks)
 		return false;
 	s->tasks = tasks;
-	s->tasks[s->n++] = (struct task_wait){ tid, wait_ns };
+	s->tasks[s->n++] = (struct task_wait){ tid, run_ns, wait_ns };
 	return true;
 }
 
@@ -432,18 +433,42 @@ bool runq_sample(pid_t pid, bool tree, struct runq_sample *s)
 	return ok && s->n > 0;
 }
 
+/* Task t of now as it was then; NULL if it began in between.  *j walks
+ * then's tasks, both sorted by TID. */
+static const struct task_wait *task_then(const struct runq_sample *then, size_t *j,
+					 const struct task_wait *t)
+{
+	while (*j < then->n && then->tasks[*j].tid < t->tid)
+		(*j)++;
+	return *j < then->n && then->tasks[*j].tid == t->tid ? &then->tasks[*j] : NULL;
+}
+
 double runq_wait_s(const struct runq_sample *then, const struct runq_sample *now)
 {
 	unsigned long long sum = 0;
 	size_t j = 0;
 	for (size_t i = 0; i < now->n; i++) {
-		const struct task_wait *t = &now->tasks[i];
-		while (j < then->n && then->tasks[j].tid < t->tid)
-			j++;
-		bool known = j < then->n && then->tasks[j].tid == t->tid;
-		sum += since(t->wait_ns, known ? then->tasks[j].wait_ns : 0);
+		const struct task_wait *was = task_then(then, &j, &now->tasks[i]);
+		sum += since(now->tasks[i].wait_ns, was ? was->wait_ns : 0);
 	}
 	return (double)sum / 1e9;
+}
+
+unsigned runq_tasks_ran(const struct runq_sample *then, const struct runq_sample *now)
+{
+	unsigned ran = 0;
+	size_t j = 0;
+	for (size_t i = 0; i < now->n; i++) {
+		const struct task_wait *was = task_then(then, &j, &now->tasks[i]);
+		ran += since(now->tasks[i].run_ns, was ? was->run_ns : 0) > 0;
+	}
+	return ran;
+}
+
+int cpus_allowed(pid_t pid)
+{
+	cpu_set_t set;
+	return sched_getaffinity(pid, sizeof(set), &set) == 0 ? CPU_COUNT(&set) : -1;
 }
 
 void runq_sample_free(struct runq_sample *s)

@@ -43,6 +43,10 @@ bool runq_sample(pid_t pid, bool tree, struct runq_sample *s);
 /* Seconds waited from then to now by the tasks alive now: see accounting.c
  * for those that began or ended in between. */
 double runq_wait_s(const struct runq_sample *then, const struct runq_sample *now);
+/* How many of the tasks alive now ran on a CPU since then. */
+unsigned runq_tasks_ran(const struct runq_sample *then, const struct runq_sample *now);
+/* The CPUs pid may run on (its affinity); -1 if unknown. */
+int cpus_allowed(pid_t pid);
 void runq_sample_free(struct runq_sample *s);
 
 /* The host's CPU time in ticks (/proc/stat), and the part of it stolen. */

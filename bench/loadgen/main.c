@@ -221,11 +221,16 @@ static void cpu_delta(struct cpu_times *out, const struct cpu_times *start)
 }
 
 /* Seconds waited for a CPU since the start's sample; -1 if either
- * sample failed.  Frees the start's. */
-static double waited(struct runq_sample *start, bool have_start, pid_t pid, bool tree)
+ * sample failed.  *ran (if given): how many tasks ran meanwhile, -1 if
+ * unknown.  Frees the start's. */
+static double waited(struct runq_sample *start, bool have_start, pid_t pid, bool tree,
+		     int *ran)
 {
 	struct runq_sample end = { 0 };
-	double s = have_start && runq_sample(pid, tree, &end) ? runq_wait_s(start, &end) : -1;
+	bool have = have_start && runq_sample(pid, tree, &end);
+	double s = have ? runq_wait_s(start, &end) : -1;
+	if (ran)
+		*ran = have ? (int)runq_tasks_ran(start, &end) : -1;
 	runq_sample_free(&end);
 	runq_sample_free(start);
 	return s;
@@ -245,9 +250,10 @@ static void measure_end(struct monitor *m, struct results *r)
 		r->server_peak_rss_kib = m->server_peak_rss_kib;
 		r->server_peak_pss_kib = m->server_peak_pss_kib;
 	}
-	r->self_runq_wait_s = waited(&m->self_waits, m->have_self_waits, getpid(), false);
+	r->self_runq_wait_s = waited(&m->self_waits, m->have_self_waits, getpid(), false, NULL);
 	r->server_runq_wait_s = waited(&m->server_waits, m->have_server_waits && r->have_server,
-				       m->opt->server_pid, true);
+				       m->opt->server_pid, true, &r->server_tasks_ran);
+	r->server_cpus = r->have_server ? cpus_allowed(m->opt->server_pid) : -1;
 	struct host_ticks host_end;
 	if (m->have_host && host_ticks(&host_end))
 		r->steal_pct = steal_pct(&m->host_start, &host_end);
@@ -297,6 +303,7 @@ static void results_init(struct results *r, const struct options *opt)
 	hist_init(&r->uncorrected);
 	hist_init(&r->connect);
 	r->self_runq_wait_s = r->server_runq_wait_s = r->steal_pct = -1;
+	r->server_tasks_ran = r->server_cpus = -1;
 }
 
 /* The connect phase's figures, once every worker is past it. */

@@ -180,6 +180,8 @@ static bool combine(struct saved_run *sum, const struct saved_run *run)
 		s->server_peak_rss_kib = r->server_peak_rss_kib;
 		s->server_peak_pss_kib = r->server_peak_pss_kib;
 		s->server_runq_wait_s = r->server_runq_wait_s;
+		s->server_tasks_ran = r->server_tasks_ran;
+		s->server_cpus = r->server_cpus;
 	}
 	combine_disturbance(s, r);
 	return true;

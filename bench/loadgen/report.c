@@ -119,6 +119,15 @@ static const char *steal_text(char *buf, size_t len, double pct)
 	return buf;
 }
 
+/* A server that ran more tasks than it has CPUs (threads, fork and the
+ * rest under load) waits for its own tasks: that is its model's cost, and
+ * no sign of a neighbour.  Its wait is still reported. */
+static bool waits_for_itself(const struct results *r)
+{
+	return r->server_tasks_ran >= 0 && r->server_cpus > 0 &&
+	       r->server_tasks_ran > r->server_cpus;
+}
+
 /* One line: how long each side was runnable but had no CPU in the window,
  * and what the host's hypervisor took. */
 static void human_waits(FILE *out, const struct results *r)
@@ -128,8 +137,9 @@ static void human_waits(FILE *out, const struct results *r)
 		return;                 /* --replay: nothing ran */
 	fprintf(out, "  run queue loadgen %s", wait_text(self, sizeof(self), r->self_runq_wait_s, r));
 	if (r->have_server)
-		fprintf(out, ", server %s", wait_text(server, sizeof(server),
-						     r->server_runq_wait_s, r));
+		fprintf(out, ", server %s%s", wait_text(server, sizeof(server),
+						       r->server_runq_wait_s, r),
+			waits_for_itself(r) ? " (more tasks than CPUs: its own)" : "");
 	fprintf(out, " waiting for a CPU; host steal %s\n",
 		steal_text(steal, sizeof(steal), r->steal_pct));
 }
@@ -233,7 +243,8 @@ static void warn_disturbed(struct results *r)
 	char self[48], server[64] = "", steal[48] = "";
 	double limit = DISTURBED_SHARE * r->measured_s;
 	if (r->measured_s < DISTURBED_MIN_S || (r->self_runq_wait_s <= limit &&
-						r->server_runq_wait_s <= limit &&
+						(r->server_runq_wait_s <= limit ||
+						 waits_for_itself(r)) &&
 						r->steal_pct <= DISTURBED_SHARE * 100))
 		return;
 	if (r->server_runq_wait_s >= 0) {
@@ -407,6 +418,8 @@ void report_json(FILE *out, const struct results *r)
 		json_cpu(out, "server_cpu", &r->server_cpu, r, r->server_peak_rss_kib,
 			 r->server_runq_wait_s);
 		json_kib(out, "peak_pss_kib", r->server_peak_pss_kib);
+		json_known(out, "tasks_ran", r->server_tasks_ran, 0);
+		json_known(out, "cpus", r->server_cpus, 0);
 		fputs("}", out);
 	} else
 		fprintf(out, ",\n  \"server_cpu\": null");

@@ -55,6 +55,10 @@ struct results {
 	 * the share of the host's CPU time its hypervisor stole.  -1: unknown
 	 * (no --server-pid, no /proc figures, --replay). */
 	double self_runq_wait_s, server_runq_wait_s, steal_pct;
+	/* The server's tasks that ran in the window, and the CPUs it may run
+	 * on (-1: unknown).  More tasks than CPUs wait for each other: that
+	 * wait is the model's own cost (threads, fork), no disturbance. */
+	int server_tasks_ran, server_cpus;
 	struct warnings warnings;
 };
 

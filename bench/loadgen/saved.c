@@ -13,7 +13,7 @@
  *     connect_phase DONE DURATION_S HELD SERVED WAITING PROBE_WAIT_S
  *                                           DONE 0 (--replay): all 0
  *     loadgen_cpu USER_S SYS_S PEAK_RSS_KIB RUNQ_WAIT_S
- *     server_cpu HAVE USER_S SYS_S PEAK_RSS_KIB PEAK_PSS_KIB RUNQ_WAIT_S
+ *     server_cpu HAVE USER_S SYS_S PEAK_RSS_KIB PEAK_PSS_KIB RUNQ_WAIT_S TASKS_RAN CPUS
  *     host STEAL_PCT
  *     warnings COUNT
  *     warning TEXT                          COUNT lines
@@ -25,8 +25,10 @@
  *
  * Doubles are written with %a (hexadecimal), which strtod reads back to
  * the same bits: a merge of saves is the merge of the runs, nothing lost.
- * A figure that is unknown is -1 (peak RSS, PSS, run-queue waits, steal).
- * Version 1 had no connect_phase, waits, host or warnings.
+ * A figure that is unknown is -1 (peak RSS, PSS, run-queue waits, steal,
+ * tasks, CPUs).
+ * Version 1 had no connect_phase, waits, host or warnings; version 2 no
+ * TASKS_RAN and CPUS (a count, or -1: unknown).
  *
  * "Exactly" covers the values too: every field in its range (no sign on a
  * count, no nan or inf, no zero conns) and the fields as consistent as a
@@ -103,9 +105,10 @@ int saved_write(const char *path, const struct results *r)
 		p->duration_s, p->held, p->served, p->waiting, p->probe_wait_s);
 	fprintf(f, "loadgen_cpu %a %a %ld %a\n", r->self_cpu.user_s, r->self_cpu.sys_s,
 		r->self_peak_rss_kib, r->self_runq_wait_s);
-	fprintf(f, "server_cpu %d %a %a %ld %ld %a\n", r->have_server, r->server_cpu.user_s,
-		r->server_cpu.sys_s, r->server_peak_rss_kib, r->server_peak_pss_kib,
-		r->server_runq_wait_s);
+	fprintf(f, "server_cpu %d %a %a %ld %ld %a %d %d\n", r->have_server,
+		r->server_cpu.user_s, r->server_cpu.sys_s, r->server_peak_rss_kib,
+		r->server_peak_pss_kib, r->server_runq_wait_s, r->server_tasks_ran,
+		r->server_cpus);
 	fprintf(f, "host %a\nwarnings %u\n", r->steal_pct, r->warnings.count);
 	for (unsigned i = 0; i < r->warnings.count; i++)
 		fprintf(f, "warning %s\n", r->warnings.text[i]);
@@ -223,6 +226,20 @@ static bool whole_u(struct reader *rd, int i, const char *name, unsigned min, un
 	if (!whole(rd, i, name, min, max, &v))
 		return false;
 	*out = (unsigned)v;
+	return true;
+}
+
+/* A count of tasks or CPUs, or -1: unknown. */
+static bool count_or_unknown(struct reader *rd, int i, const char *name, int *out)
+{
+	uint64_t v;
+	if (strcmp(rd->field[i], "-1") == 0) {
+		*out = -1;
+		return true;
+	}
+	if (!whole(rd, i, name, 0, INT_MAX, &v))
+		return false;
+	*out = (int)v;
 	return true;
 }
 
@@ -391,17 +408,20 @@ static bool read_figures(struct reader *rd, struct saved_run *run)
 	    !kib(rd, 2, "peak RSS", &r->self_peak_rss_kib) ||
 	    !known(rd, 3, "run-queue wait", MAX_FIGURE, &r->self_runq_wait_s))
 		return false;
-	if (!record(rd, "server_cpu", 6) || !whole(rd, 0, "have", 0, 1, &have_server) ||
+	if (!record(rd, "server_cpu", 8) || !whole(rd, 0, "have", 0, 1, &have_server) ||
 	    !number(rd, 1, "user", 0, MAX_FIGURE, &r->server_cpu.user_s) ||
 	    !number(rd, 2, "sys", 0, MAX_FIGURE, &r->server_cpu.sys_s) ||
 	    !kib(rd, 3, "peak RSS", &r->server_peak_rss_kib) ||
 	    !kib(rd, 4, "peak PSS", &r->server_peak_pss_kib) ||
-	    !known(rd, 5, "run-queue wait", MAX_FIGURE, &r->server_runq_wait_s))
+	    !known(rd, 5, "run-queue wait", MAX_FIGURE, &r->server_runq_wait_s) ||
+	    !count_or_unknown(rd, 6, "tasks that ran", &r->server_tasks_ran) ||
+	    !count_or_unknown(rd, 7, "CPUs", &r->server_cpus))
 		return false;
 	r->have_server = have_server;
 	if (!r->have_server && (r->server_cpu.user_s || r->server_cpu.sys_s ||
 				r->server_peak_rss_kib || r->server_peak_pss_kib ||
-				r->server_runq_wait_s != -1))
+				r->server_runq_wait_s != -1 || r->server_tasks_ran != -1 ||
+				r->server_cpus != -1))
 		return bad(rd, "figures of a server that was not measured");
 	return record(rd, "host", 1) && known(rd, 0, "steal", 100, &r->steal_pct) &&
 	       read_warnings(rd, r);

@@ -5,7 +5,7 @@
 
 #include "report.h"
 
-#define SAVED_VERSION 2
+#define SAVED_VERSION 3
 
 /* One saved run as read back: its options (the part a report shows) and
  * its results, whose opt points at opt and first_error at error. */
