@@ -32,7 +32,7 @@ On several hosts (docs/multihost.md; all three or none):
   CPU is measured only where its pid is visible from a load host (RUNNER
   "ip netns exec": one pid namespace); with ssh it is left empty, not
   guessed.  What cannot run across hosts is said at the start and in
-  env.txt (multihost_notes()): the syscalls suite, strace on a pid here,
+  env.txt (multihost_notes()): the syscalls suite, tracepoints on a pid here,
   is skipped.
 """
 
@@ -132,8 +132,8 @@ def machine_state(when, since=None):
 def multihost_notes(plan):
     """What a run on several hosts cannot do as it does here, one line each."""
     return [
-        ("syscalls", "syscalls: skipped on several hosts (strace attaches to a pid "
-         "on this machine)"),
+        ("syscalls", "syscalls: skipped on several hosts (loadgen counts the server's calls "
+         "with tracepoints on its own host; loadgen runs on the load hosts)"),
         ("connect", "connect: its hyperfine part is skipped on several hosts (it times "
          "one loadgen on this machine); connect.csv is measured across the hosts"),
         ("cpu", "cpu: idle CPU read from the server host's /proc%s" % (

@@ -342,6 +342,10 @@ while True:
 
 # ---------------------------------------------------------------- helpers
 
+class CaseSkipped(Exception):
+    """The case cannot run here (it says why)."""
+
+
 class CaseFailed(Exception):
     pass
 
@@ -971,6 +975,38 @@ def case_server_pss_fork():
     check(row.get("server_peak_pss_kib", "") not in ("", "0"),
           "CSV server_peak_pss_kib %r" % row.get("server_peak_pss_kib"))
     check("PSS" in human.out, "the summary does not show the server's PSS")
+
+
+def case_server_syscalls():
+    """--server-syscalls counts the server's calls over the window from the
+    kernel's tracepoints: against echo-epoll on one connection each message
+    is exactly one read, one write and at most one epoll_wait (what the
+    model does, not how fast), every format says so, and 'other' is what
+    the names leave.  Without --server-pid it is bad usage; where counting
+    is not allowed (not root), loadgen says so in one line and exits 1."""
+    path = os.path.join(BINDIR, "echo-epoll")
+    run = loadgen("--server-syscalls", "--duration", 0.1, "127.0.0.1:1")
+    check(run.rc == 2 and "--server-pid" in run.err, "--server-syscalls without "
+          "--server-pid: exit %d, %r" % (run.rc, run.err.strip()))
+    with BinServer(path) as srv:
+        run, _, human = each_format(srv.target, "--conns", 1, "--duration", 0.5, "--warmup",
+                                    0.1, "--server-pid", srv.pid, "--server-syscalls")
+    if run.rc == 1 and "--server-syscalls" in run.err and os.geteuid() != 0:
+        raise CaseSkipped(run.err.strip().splitlines()[-1])
+    got = run.json()
+    calls, n = got["server_syscalls"], got["messages"]
+    named = calls["calls"]
+    # the counters start and stop a moment off the window's edges
+    edge = max(2, 0.03 * n)
+    check(n > 0 and abs(named.get("read", 0) - n) <= edge and
+          abs(named.get("write", 0) - n) <= edge,
+          "echo-epoll, 1 connection, %d messages: %r" % (n, calls))
+    check(named.get("epoll_wait", 0) <= n + edge and
+          calls["total"] == sum(named.values()) + calls["other"],
+          "the counts do not add up: %r" % calls)
+    check(abs(calls["per_msg"] - calls["total"] / n) < 0.01, "per_msg %r" % calls["per_msg"])
+    check("syscalls server" in human.out and "read 1.0" in human.out,
+          "the summary has no syscalls line: %r" % human.out)
 
 
 def uring_allowed(path):
@@ -1677,6 +1713,7 @@ CASES = {
     "loadgen-cpu-pct": case_loadgen_cpu_pct,
     "loadgen-own-rss": case_loadgen_own_rss,
     "server-pss-fork": case_server_pss_fork,
+    "server-syscalls": case_server_syscalls,
     "backends": case_backends,
     "udp-backends": case_udp_backends,
     "udp-lost": case_udp_lost,
@@ -1717,6 +1754,8 @@ def main():
                 raise CaseFailed("%s is not built" % LOADGEN)
             CASES[name]()
             print("loadgen/%s: ok" % name, flush=True)
+        except CaseSkipped as e:
+            print("loadgen/%s: skipped (%s)" % (name, e), flush=True)
         except CaseFailed as e:
             failed += 1
             print("loadgen/%s: FAILED (%s)" % (name, e), flush=True)

@@ -194,6 +194,28 @@ static bool list_tree(pid_t root, struct pid_list *list)
 	return true;
 }
 
+static bool add_tid(FILE *f, pid_t tid, void *list)
+{
+	(void)f;
+	return push(list, tid);
+}
+
+bool tree_tasks(pid_t pid, pid_t **tids, size_t *n)
+{
+	struct pid_list procs = { 0 }, tasks = { 0 };
+	bool ok = list_tree(pid, &procs);
+	for (size_t i = 0; ok && i < procs.n; i++)
+		ok = each_thread(procs.pids[i], "stat", add_tid, &tasks);
+	free(procs.pids);
+	if (!ok) {
+		free(tasks.pids);
+		return false;
+	}
+	*tids = tasks.pids;
+	*n = tasks.n;
+	return true;
+}
+
 /* utime, stime, cutime, cstime of one process, in clock ticks.  The fields
  * are counted after the ')' that ends the command name, which may itself
  * contain spaces and parentheses. */

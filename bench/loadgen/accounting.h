@@ -30,6 +30,10 @@ struct tree_memory {
 };
 void tree_memory(pid_t pid, struct tree_memory *m);
 
+/* Every thread of pid's tree, by TID (*tids is malloc'd); false if out
+ * of memory. */
+bool tree_tasks(pid_t pid, pid_t **tids, size_t *n);
+
 /* Run-queue wait: how long tasks were runnable but waited for a CPU, the
  * 2nd field of /proc/PID/task/TID/schedstat.  A sample holds each task's
  * running total; two samples compare task by task. */

@@ -51,6 +51,7 @@ struct options {
 	double probe_wait_s;            /* --probe-wait: the connect phase's bound */
 	uint64_t spin_ns;               /* open loop: busy-poll this long before a send */
 	pid_t server_pid;               /* 0: none */
+	bool server_syscalls;           /* count its calls (syscalls.c) */
 	bool json, csv, csv_header;
 	const char *histogram_path;
 	const char *replay_path;

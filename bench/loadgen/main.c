@@ -10,6 +10,7 @@
 #include "report.h"
 #include "accounting.h"
 #include "saved.h"
+#include "syscalls.h"
 
 #include <errno.h>
 #include <math.h>
@@ -45,6 +46,7 @@ struct monitor {
 	bool have_host;
 	bool have_server;
 	long server_peak_rss_kib, server_peak_pss_kib;  /* pss -1: unknown */
+	struct syscall_counters syscalls;               /* --server-syscalls */
 	struct hist *merged;            /* scratch for the progress p99 */
 };
 
@@ -174,6 +176,7 @@ static void measure_start(struct monitor *m)
 		m->have_server = tree_cpu(m->opt->server_pid, &m->server_start);
 		sample_memory(m);
 	}
+	syscall_counters_enable(&m->syscalls, true);
 	m->have_self_waits = runq_sample(getpid(), false, &m->self_waits);
 	m->have_server_waits = m->have_server &&
 			       runq_sample(m->opt->server_pid, true, &m->server_waits);
@@ -240,6 +243,7 @@ static double waited(struct runq_sample *start, bool have_start, pid_t pid, bool
  * last reply, before any connection is closed, so teardown is not counted. */
 static void measure_end(struct monitor *m, struct results *r)
 {
+	syscall_counters_enable(&m->syscalls, false);
 	self_cpu(&r->self_cpu);
 	cpu_delta(&r->self_cpu, &m->self_start);
 	r->self_peak_rss_kib = self_peak_rss_kib();
@@ -395,6 +399,12 @@ static int run_load(const struct options *opt)
 	install_signals();
 	if (check_fd_limit(opt) < 0)
 		return 1;
+	const char *no_counting = opt->server_syscalls ?
+				  syscall_counting_unavailable(opt->server_pid) : NULL;
+	if (no_counting) {
+		fprintf(stderr, "loadgen: %s\n", no_counting);
+		return 1;
+	}
 	m.workers = workers_create(opt, &sched, m.progress);
 	if (!m.workers) {
 		fprintf(stderr, "loadgen: out of memory for %u threads\n", opt->threads);
@@ -411,6 +421,11 @@ static int run_load(const struct options *opt)
 	pthread_barrier_wait(&barrier_connected);
 	connect_phase_done(&results.connect_phase, m.workers, opt, connect_start);
 	const char *setup_error = first_setup_error(m.workers, opt->threads);
+	char counting_error[160];
+	if (!setup_error && opt->server_syscalls &&
+	    !syscall_counters_open(&m.syscalls, opt->server_pid, counting_error,
+				   sizeof(counting_error)))
+		setup_error = counting_error;
 	run_aborted = setup_error != NULL;
 	if (!run_aborted) {
 		fix_schedule(&sched, opt);
@@ -425,6 +440,8 @@ static int run_load(const struct options *opt)
 	pthread_barrier_wait(&barrier_finished);
 	for (unsigned i = 0; i < opt->threads; i++)
 		pthread_join(m.workers[i].thread, NULL);
+	if (opt->server_syscalls)
+		syscall_counters_close(&m.syscalls, &results.syscalls);
 	int status = 1;
 	if (run_aborted) {
 		fprintf(stderr, "loadgen: %s\n", setup_error);

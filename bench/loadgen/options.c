@@ -84,6 +84,11 @@ static const char usage_text[] =
 "                          the measured interval, from /proc: RSS, and PSS,\n"
 "                          which counts pages shared by its processes (a fork\n"
 "                          server's) once in all instead of once per process\n"
+"      --server-syscalls   with --server-pid: also count the server's system\n"
+"                          calls in the measured interval, every one and by\n"
+"                          name, from the kernel's tracepoints (no strace:\n"
+"                          ptrace slows the server and changes what it does).\n"
+"                          Needs root (or CAP_PERFMON) and tracefs\n"
 "      --json              one JSON object on stdout instead of the summary\n"
 "      --csv               one CSV row on stdout instead of the summary\n"
 "      --csv-header        print the CSV header line (alone, or before the row)\n"
@@ -121,7 +126,8 @@ static const char usage_text[] =
 
 enum { OPT_CPR = 256, OPT_IDLE, OPT_CONNECT_TIMEOUT, OPT_TIMEOUT,
        OPT_SERVER_PID, OPT_JSON, OPT_CSV, OPT_CSV_HEADER, OPT_HISTOGRAM,
-       OPT_REPLAY, OPT_SPIN, OPT_UDP, OPT_SAVE, OPT_MERGE, OPT_PROBE_WAIT };
+       OPT_REPLAY, OPT_SPIN, OPT_UDP, OPT_SAVE, OPT_MERGE, OPT_PROBE_WAIT,
+       OPT_SERVER_SYSCALLS };
 
 static const struct option long_options[] = {
 	{ "conns",               required_argument, NULL, 'c' },
@@ -138,6 +144,7 @@ static const struct option long_options[] = {
 	{ "timeout",             required_argument, NULL, OPT_TIMEOUT },
 	{ "probe-wait",          required_argument, NULL, OPT_PROBE_WAIT },
 	{ "server-pid",          required_argument, NULL, OPT_SERVER_PID },
+	{ "server-syscalls",     no_argument,       NULL, OPT_SERVER_SYSCALLS },
 	{ "json",                no_argument,       NULL, OPT_JSON },
 	{ "csv",                 no_argument,       NULL, OPT_CSV },
 	{ "csv-header",          no_argument,       NULL, OPT_CSV_HEADER },
@@ -315,6 +322,7 @@ static void apply_option(struct options *opt, int c, const char *arg)
 	case OPT_PROBE_WAIT: opt->probe_wait_s = parse_seconds("--probe-wait", arg, true); break;
 	case OPT_SERVER_PID:
 		opt->server_pid = (pid_t)parse_count("--server-pid", arg, 1, 1u << 30); break;
+	case OPT_SERVER_SYSCALLS: opt->server_syscalls = true; break;
 	case OPT_JSON: opt->json = true; break;
 	case OPT_CSV: opt->csv = true; break;
 	case OPT_CSV_HEADER: opt->csv_header = true; break;
@@ -366,6 +374,8 @@ static void check_combinations(struct options *opt)
 			    opt->threads, opt->conns);
 	if (opt->server_pid && kill(opt->server_pid, 0) != 0 && errno == ESRCH)
 		usage_error("--server-pid %d: no such process", (int)opt->server_pid);
+	if (opt->server_syscalls && !opt->server_pid)
+		usage_error("--server-syscalls needs --server-pid: whose calls to count");
 	if (opt->warmup_s < 0)
 		opt->warmup_s = opt->requests ? 0 : 1;
 	/* A probe unanswered for --timeout would fail a message's connection. */

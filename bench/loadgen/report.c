@@ -167,6 +167,29 @@ static bool latency_lower_bound(const struct results *r)
 	       r->connect.above_range > 0;
 }
 
+/* The calls that are not among the named ones. */
+static uint64_t other_calls(const struct syscall_counts *s)
+{
+	uint64_t named = 0;
+	for (unsigned i = 0; i < s->n; i++)
+		named += s->calls[i];
+	return s->total > named ? s->total - named : 0;
+}
+
+/* --server-syscalls: one line, per message, the named calls made. */
+static void human_syscalls(FILE *out, const struct results *r)
+{
+	const struct syscall_counts *s = &r->syscalls;
+	double n = r->messages ? (double)r->messages : 1;
+	if (!s->have)
+		return;
+	fprintf(out, "  syscalls server %.2f per message:", (double)s->total / n);
+	for (unsigned i = 0; i < s->n; i++)
+		if (s->calls[i])
+			fprintf(out, " %s %.2f", s->name[i], (double)s->calls[i] / n);
+	fprintf(out, ", other %.2f\n", (double)other_calls(s) / n);
+}
+
 void report_human(FILE *out, const struct results *r)
 {
 	const struct options *o = r->opt;
@@ -204,6 +227,7 @@ void report_human(FILE *out, const struct results *r)
 		fprintf(out, "\n");
 	}
 	human_waits(out, r);
+	human_syscalls(out, r);
 	if (r->errors)
 		fprintf(out, "error: %s\n", r->first_error);
 }
@@ -353,6 +377,29 @@ static void json_cpu(FILE *out, const char *key, const struct cpu_times *t,
 	json_known(out, "runq_wait_s", runq_wait_s, 6);
 }
 
+/* {"total", "per_msg", "calls": {NAME: count, ...}, "other"}: the named
+ * calls made at least once; null without --server-syscalls. */
+static void json_syscalls(FILE *out, const struct results *r)
+{
+	const struct syscall_counts *s = &r->syscalls;
+	fprintf(out, ",\n  \"server_syscalls\": ");
+	if (!s->have) {
+		fputs("null", out);
+		return;
+	}
+	fprintf(out, "{\"total\": %llu", (unsigned long long)s->total);
+	json_member(out, "per_msg", r->messages ? (double)s->total / (double)r->messages : NAN, 3);
+	fputs(", \"calls\": {", out);
+	const char *sep = "";
+	for (unsigned i = 0; i < s->n; i++) {
+		if (!s->calls[i])
+			continue;
+		fprintf(out, "%s\"%s\": %llu", sep, s->name[i], (unsigned long long)s->calls[i]);
+		sep = ", ";
+	}
+	fprintf(out, "}, \"other\": %llu}", (unsigned long long)other_calls(s));
+}
+
 static void json_connect_phase(FILE *out, const struct connect_phase *p)
 {
 	fprintf(out, ",\n  \"connect_phase\": ");
@@ -427,6 +474,7 @@ void report_json(FILE *out, const struct results *r)
 	json_number(out, r->steal_pct < 0 ? NAN : r->steal_pct, 3);
 	fputs("}", out);
 	json_connect_phase(out, &r->connect_phase);
+	json_syscalls(out, r);
 	json_warnings(out, &r->warnings);
 	fprintf(out, "\n}\n");
 }

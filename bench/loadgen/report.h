@@ -8,6 +8,7 @@
 
 #include "loadgen.h"
 #include "accounting.h"
+#include "syscalls.h"
 
 #define WARNING_BYTES 768       /* one warning, with the files a merge prefixes */
 
@@ -59,6 +60,10 @@ struct results {
 	 * on (-1: unknown).  More tasks than CPUs wait for each other: that
 	 * wait is the model's own cost (threads, fork), no disturbance. */
 	int server_tasks_ran, server_cpus;
+	/* --server-syscalls: its calls in the window (not kept by --save and
+	 * --merge: a merge's runs are other hosts', whose tasks are not
+	 * counted here). */
+	struct syscall_counts syscalls;
 	struct warnings warnings;
 };
 

@@ -1,0 +1,166 @@
+/* syscalls.c - how many system calls the server made in the measured
+ * window, and which: --server-syscalls.
+ *
+ * Counted by the kernel's tracepoints through perf_event_open(), not by
+ * strace.  strace stops the traced process at every call (ptrace), which
+ * slows it and changes what it does: an edge-triggered loop that drains
+ * each socket to EAGAIN shows 2-3 calls per message under strace, where
+ * the tracepoints count its 4 (wait, read, write, and the read that says
+ * EAGAIN), and a busy loop's count depends on how slowly it is made to run.
+ * A counter costs the counted task a few nanoseconds per call.
+ *
+ * One counter per task of the server's tree and per event:
+ * raw_syscalls:sys_enter (every call) and syscalls:sys_enter_NAME for each
+ * name below that this kernel has; "other" is every call minus the named
+ * ones.  A task's counters are one group, led by its count of every call,
+ * so that they start and stop together: counters turned on one by one
+ * would miss calls in between (a loaded machine can pause loadgen for
+ * milliseconds there).  The counters are made, disabled, once the connect phase is over
+ * (the server then holds every connection: its tasks exist), turned on at
+ * the start of the window and read at its end.  A task made during the
+ * window is not counted; one that ends keeps what it had counted.
+ *
+ * Needs root (or CAP_PERFMON) and tracefs (/sys/kernel/tracing, or under
+ * /sys/kernel/debug), for the tracepoints' ids. */
+#include "syscalls.h"
+#include "accounting.h"
+
+#include <errno.h>
+#include <linux/perf_event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+/* What echo servers call; any other call is "other". */
+static const char *const names[] = {
+	"read", "write", "readv", "writev", "recvfrom", "sendto", "recvmsg", "sendmsg",
+	"epoll_wait", "epoll_pwait", "epoll_pwait2", "epoll_ctl", "poll", "ppoll",
+	"select", "pselect6", "accept", "accept4", "close", "io_uring_enter", "futex",
+	"nanosleep", "clock_nanosleep", "timerfd_settime",
+};
+_Static_assert(sizeof(names) / sizeof(names[0]) <= SYSCALL_NAMES_MAX, "too many names");
+
+static const char *const tracefs[] = { "/sys/kernel/tracing", "/sys/kernel/debug/tracing" };
+
+/* A tracepoint's id, from tracefs; 0 if this kernel has no such event. */
+static unsigned long long tracepoint_id(const char *event)
+{
+	unsigned long long id = 0;
+	for (size_t i = 0; i < sizeof(tracefs) / sizeof(tracefs[0]) && !id; i++) {
+		char path[256];
+		snprintf(path, sizeof(path), "%s/events/%s/id", tracefs[i], event);
+		FILE *f = fopen(path, "r");
+		if (!f)
+			continue;
+		if (fscanf(f, "%llu", &id) != 1)
+			id = 0;
+		fclose(f);
+	}
+	return id;
+}
+
+/* A counter of tracepoint id for task tid: the leader of its group
+ * (leader -1, made disabled) or a member that counts when its leader does. */
+static int counter(unsigned long long id, pid_t tid, int leader)
+{
+	struct perf_event_attr attr = {
+		.type = PERF_TYPE_TRACEPOINT,
+		.size = sizeof(attr),
+		.config = id,
+		.disabled = leader < 0,
+	};
+	return (int)syscall(SYS_perf_event_open, &attr, tid, -1, leader, PERF_FLAG_FD_CLOEXEC);
+}
+
+const char *syscall_counting_unavailable(pid_t pid)
+{
+	static char why[160];
+	unsigned long long id = tracepoint_id("raw_syscalls/sys_enter");
+	if (!id)
+		return "--server-syscalls: no tracepoint raw_syscalls/sys_enter under "
+		       "/sys/kernel/tracing (tracefs not mounted, or not readable: run as root)";
+	int fd = counter(id, pid, -1);
+	if (fd < 0) {
+		snprintf(why, sizeof(why), "--server-syscalls: perf_event_open: %s (needs root "
+			 "or CAP_PERFMON)", strerror(errno));
+		return why;
+	}
+	close(fd);
+	return NULL;
+}
+
+bool syscall_counters_open(struct syscall_counters *c, pid_t pid, char *why, size_t len)
+{
+	pid_t *tids = NULL;
+	*c = (struct syscall_counters){ 0 };
+	c->event_id[0] = tracepoint_id("raw_syscalls/sys_enter");
+	c->event_name[0] = "all";
+	c->nevents = 1;
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		char event[64];
+		snprintf(event, sizeof(event), "syscalls/sys_enter_%s", names[i]);
+		if ((c->event_id[c->nevents] = tracepoint_id(event)) != 0)
+			c->event_name[c->nevents++] = names[i];
+	}
+	if (!tree_tasks(pid, &tids, &c->ntasks) ||
+	    !(c->fds = malloc(c->ntasks * c->nevents * sizeof(*c->fds)))) {
+		snprintf(why, len, "--server-syscalls: out of memory");
+		free(tids);
+		return false;
+	}
+	for (size_t t = 0; t < c->ntasks; t++) {
+		for (unsigned e = 0; e < c->nevents; e++) {
+			int leader = e ? c->fds[t * c->nevents] : -1;
+			int fd = leader < 0 && e ? -1 : counter(c->event_id[e], tids[t], leader);
+			if (fd < 0 && errno == ESRCH)           /* ended meanwhile */
+				fd = -1;
+			else if (fd < 0) {
+				snprintf(why, len, "--server-syscalls: %zu tasks x %u counters: "
+					 "perf_event_open: %s", c->ntasks, c->nevents, strerror(errno));
+				c->ntasks = t + 1;
+				c->fds[t * c->nevents + e] = -1;
+				for (unsigned rest = e + 1; rest < c->nevents; rest++)
+					c->fds[t * c->nevents + rest] = -1;
+				free(tids);
+				return false;
+			}
+			c->fds[t * c->nevents + e] = fd;
+		}
+	}
+	free(tids);
+	return true;
+}
+
+/* One call per task: its group's leader, with the whole group. */
+void syscall_counters_enable(struct syscall_counters *c, bool on)
+{
+	for (size_t t = 0; t < c->ntasks; t++)
+		if (c->fds[t * c->nevents] >= 0)
+			ioctl(c->fds[t * c->nevents], on ? PERF_EVENT_IOC_ENABLE :
+			      PERF_EVENT_IOC_DISABLE, PERF_IOC_FLAG_GROUP);
+}
+
+void syscall_counters_close(struct syscall_counters *c, struct syscall_counts *out)
+{
+	uint64_t sum[SYSCALL_NAMES_MAX + 1] = { 0 };
+	for (size_t t = 0; t < c->ntasks; t++) {
+		for (unsigned e = 0; e < c->nevents; e++) {
+			int fd = c->fds[t * c->nevents + e];
+			uint64_t n;
+			if (fd >= 0 && read(fd, &n, sizeof(n)) == sizeof(n))
+				sum[e] += n;
+			if (fd >= 0)
+				close(fd);
+		}
+	}
+	free(c->fds);
+	*out = (struct syscall_counts){ .have = true, .total = sum[0], .n = c->nevents - 1 };
+	for (unsigned e = 1; e < c->nevents; e++) {
+		out->name[e - 1] = c->event_name[e];
+		out->calls[e - 1] = sum[e];
+	}
+	*c = (struct syscall_counters){ 0 };
+}
