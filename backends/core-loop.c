@@ -48,9 +48,9 @@ struct datagram {
 	/* The address it came to (IP_PKTINFO / IPV6_PKTINFO), which the echo
 	 * goes back from: on a wildcard address the kernel would pick one by
 	 * its routes, and a connected client drops a reply from another. */
-	union {  /* room for CMSG_SPACE(in6_pktinfo), which is no constant */
-		char buf[sizeof(struct cmsghdr) + 2 * sizeof(struct in6_pktinfo)];
-		struct cmsghdr align;
+	union {  /* CMSG_SPACE(in6_pktinfo), aligned as a cmsghdr */
+		char buf[CMSG_SPACE(sizeof(struct in6_pktinfo))];
+		size_t align;
 	} to;
 	size_t to_len;
 };
