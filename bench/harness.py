@@ -29,9 +29,11 @@ On several hosts (docs/multihost.md; all three or none):
   RUNNER       how to run a command on a host (default ssh; "ip netns exec"
                makes the hosts network namespaces of this machine)
   SERVER_CPUS and LOADGEN_CPUS are then CPUs of those hosts.  The server's
-  CPU is measured only where its pid is visible from a load host (RUNNER
-  "ip netns exec": one pid namespace); with ssh it is left empty, not
-  guessed.  What cannot run across hosts is said at the start and in
+  CPU and memory are measured on its own host: by `bin/loadgen --monitor`
+  started there beside it, its samples lined up with the load generators'
+  windows on CLOCK_REALTIME (env.txt gives the clocks' offsets); where one
+  pid namespace is shared (RUNNER "ip netns exec") the first loadgen reads
+  them itself.  What cannot run across hosts is said at the start and in
   env.txt (multihost_notes()): the syscalls suite, tracepoints on a pid here,
   is skipped.
 """
@@ -152,7 +154,12 @@ def hosts_env(plan):
     if muxbench.pids_shared(plan["runner"]):
         server_cpu = "measured by the first load host's loadgen (--server-pid: one pid namespace)"
     else:
-        server_cpu = "not measured (the server's pid is another host's; left empty)"
+        server_cpu = ("measured on %s by bin/loadgen --monitor beside each server (CPU every "
+                      "20 ms, memory every 100 ms), lined up with the load generators' "
+                      "windows on CLOCK_REALTIME" % plan["server_host"])
+    offsets = muxbench.clock_offsets(plan)
+    clocks = ", ".join("%s %s" % (h, "%+.2f ms (+-%.2f)" % (o[0] / 1e6, o[1] / 1e6) if o
+                                  else "unknown") for h, o in offsets.items())
     return [
         ("runner", runner),
         ("server host", "%s (%s), bound to %s: every echo server" % (
@@ -161,6 +168,8 @@ def hosts_env(plan):
           "--conns and --rate, --save, merged with loadgen --merge" % (h, uname(h)))
          for i, h in enumerate(plan["load_hosts"])] + [
         ("server cpu", server_cpu),
+        ("clock offset", "CLOCK_REALTIME of each host minus this one's, from date through "
+         "RUNNER between two readings here: " + clocks),
     ] + [("multi-host note", n) for _, n in multihost_notes(plan)]
 
 

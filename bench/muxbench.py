@@ -104,9 +104,11 @@ def on_host(plan, host, argv):
 # exit status comes back as ssh's.  Exec-style runners (ip netns exec) run
 # the command here, a child like any other: it just prints its pid.
 # (A background job of a shell without job control reads /dev/null, not
-# the shell's stdin: the watcher gets the channel as fd 3, explicitly.)
-TETHER = ('exec 3<&0; "$@" </dev/null 3<&- & pid=$!; echo "pid $pid"; '
-          '(cat <&3 >/dev/null; kill -TERM $pid) >/dev/null 2>&1 & watch=$!; '
+# the shell's stdin: the watcher gets the channel as fd 3, explicitly.  The
+# command's own shell says its pid before it becomes the command, so that
+# the pid line comes first.)
+TETHER = ('exec 3<&0; sh -c \'echo "pid $$"; exec "$@"\' sh "$@" </dev/null 3<&- & '
+          'pid=$!; (cat <&3 >/dev/null; kill -TERM $pid) >/dev/null 2>&1 & watch=$!; '
           'exec 3<&-; wait $pid; status=$?; kill $watch 2>/dev/null; exit $status')
 UNTETHERED = 'echo "pid $$"; exec "$@"'
 
@@ -401,7 +403,7 @@ LOADGEN_COLUMNS = ["msgs_per_s", "mb_per_s", "p50_us", "p99_us",
                    "server_rss_kib", "errors", "error", "lost", "requested_rate",
                    "kept_up", "loadgen_cpu_pct", "client_bound", "server_pss_kib",
                    "connect_s", "conns_served", "server_wait_pct", "loadgen_wait_pct",
-                   "steal_pct", "disturbed", "tries", "warnings"]
+                   "steal_pct", "disturbed", "tries", "warnings", "server_measured"]
 # A run whose server or load generator waited this long for a CPU (run
 # queue), or whose host lost this much to steal, over its measured window
 # (% of it), was disturbed by something else on the machine: its figures
@@ -611,6 +613,7 @@ def flatten(result, size):
         "disturbed": int(disturbed(noise, result)),
         "tries": 1,
         "warnings": " / ".join(result.get("warnings") or []),
+        "server_measured": "by loadgen (--server-pid)" if server else "not measured",
     }
 
 
@@ -710,16 +713,28 @@ def measure_hosts(plan, backend, loadgen_args, size, server_args, nofile, timeou
     paths) can write them and this one read them."""
     server_cpu, _ = pin_plan()
     savedir = tempfile.mkdtemp(prefix="multihost-", dir=os.path.join(ROOT, "build"))
+    monitor = None
     try:
         with Server(backend, cpu=server_cpu, args=server_args, nofile=nofile,
                     plan=plan) as srv:
-            runs, said = load_from_hosts(plan, srv, loadgen_args, size, savedir, timeout)
-        result = merged([save for _, _, save in runs if os.path.exists(save)])
+            if not pids_shared(plan["runner"]):
+                monitor = Monitor(plan, srv.pid)
+            try:
+                runs, said = load_from_hosts(plan, srv, loadgen_args, size, savedir, timeout)
+            finally:
+                if monitor:
+                    monitor.stop()
+        saves = [save for _, _, save in runs if os.path.exists(save)]
+        result = merged(saves)
         if said and not result.get("error"):
             result["error"] = "; ".join(said)
+        if monitor and not result.get("error"):
+            monitor.measure(result, [(host, save) for host, _, save in runs if save in saves])
     finally:
         shutil.rmtree(savedir, ignore_errors=True)
     row = flatten(result, size)
+    row["server_measured"] = monitor.how if monitor else (
+        "by the first load host's loadgen (--server-pid: one pid namespace)")
     # client-bound is a property of each load generator on its own CPUs:
     # the largest share any one of them used, not their sum
     pcts = [loadgen_cpu_pct(r) for r in result.get("runs", [])]
@@ -772,6 +787,144 @@ def load_from_hosts(plan, srv, loadgen_args, size, savedir, timeout):
                 stop_on_host(plan, proc)
                 proc.wait()
     return runs, said
+
+
+# ---- The server's CPU on its own host (across machines) ----
+
+CLOCK_SAMPLES = 5
+
+
+def clock_offsets(plan, cache={}):
+    """{host: (offset_ns, uncertainty_ns)}: how far each host's
+    CLOCK_REALTIME is ahead of this one's, from `date +%s%N` run there
+    through RUNNER between two readings here (the best of CLOCK_SAMPLES,
+    the one with the shortest round trip; uncertainty: half of it, which
+    through ssh is milliseconds at best).  A check that the hosts' clocks
+    agree, as --merge and the monitor assume (chrony or NTP keep them
+    within much less than that); measured once per process and plan."""
+    key = (tuple(plan["runner"]), plan["server_host"], tuple(plan["load_hosts"]))
+    if key not in cache:
+        offsets = {}
+        for host in [plan["server_host"]] + plan["load_hosts"]:
+            subprocess.run(on_host(plan, host, ["true"]), capture_output=True)  # connect
+            best = None
+            for _ in range(CLOCK_SAMPLES):
+                t0 = time.time_ns()
+                out = subprocess.run(on_host(plan, host, ["date", "+%s%N"]),
+                                     capture_output=True, text=True).stdout.strip()
+                t1 = time.time_ns()
+                if out.isdigit() and (best is None or t1 - t0 < 2 * best[1]):
+                    best = (int(out) - (t0 + t1) // 2, (t1 - t0) // 2)
+            offsets[host] = best
+        cache[key] = offsets
+    return cache[key]
+
+
+def saved_window(path):
+    """(start_ns, end_ns) of a --save file's measured window, on its host's
+    CLOCK_REALTIME."""
+    with open(path) as f:
+        for line in f:
+            if line.startswith("window_ns "):
+                start, end = line.split()[1:3]
+                return int(start), int(end)
+    return None
+
+
+def interpolated(samples, t):
+    """The value at time t of [(t, value)] sorted, by a straight line
+    between the samples on either side; None outside them."""
+    for (t0, v0), (t1, v1) in zip(samples, samples[1:]):
+        if t0 <= t <= t1:
+            return v0 if t1 == t0 else v0 + (v1 - v0) * (t - t0) / (t1 - t0)
+    return None
+
+
+class Monitor:
+    """`loadgen --monitor PID` on the server's host, beside the server,
+    tethered like it: its samples of the server's CPU and memory, each on
+    that host's CLOCK_REALTIME, are lined up afterwards with the load
+    generators' windows (their saves), moved onto the server host's clock
+    by the offsets clock_offsets() measured.  So a run across machines
+    gets the server's CPU per message and PSS measured on its own host, as
+    netperf's netserver measures its side for -C."""
+
+    def __init__(self, plan, pid):
+        self.plan = plan
+        self.out = tempfile.TemporaryFile("w+")
+        self.proc = start_on_host(plan, plan["server_host"],
+                                  [os.path.join(BIN, "loadgen"), "--monitor", pid],
+                                  stdout=self.out, stderr=subprocess.DEVNULL)
+        self.how = "not measured: the monitor on %s gave no samples" % plan["server_host"]
+        # the load starts once it samples: an ssh takes a while to start
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while not self.samples()[0] and time.monotonic() < deadline and \
+                self.proc.poll() is None:
+            time.sleep(0.01)
+
+    def stop(self):
+        """After two more samples: the last reply may have come a moment
+        ago, and the samples must reach past it."""
+        taken, deadline = len(self.samples()[0]), time.monotonic() + 1
+        while len(self.samples()[0]) < taken + 2 and time.monotonic() < deadline and \
+                self.proc.poll() is None:
+            time.sleep(0.01)
+        stop_on_host(self.plan, self.proc)
+        try:
+            self.proc.wait(timeout=STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+    def samples(self):
+        cpu, mem = [], []
+        self.out.seek(0)
+        for line in self.out:
+            words = line.split()
+            if words[:1] == ["cpu"] and len(words) == 3:
+                cpu.append((int(words[1]), int(words[2])))
+            elif words[:1] == ["mem"] and len(words) == 4:
+                mem.append((int(words[1]), int(words[2]), int(words[3])))
+        return cpu, mem
+
+    def measure(self, result, saves):
+        """Put the server's CPU and memory over the merged window into
+        result["server_cpu"]; self.how says how it was lined up.  The
+        windows are the load hosts' CLOCK_REALTIME, taken as the server
+        host's as --merge takes them as each other's (clock_offsets() is
+        the check, in env.txt and here)."""
+        offsets = clock_offsets(self.plan)
+        windows = [saved_window(path) for _, path in saves]
+        if not all(windows):
+            self.how = "not measured: a save has no window"
+            return
+        starts, ends = [w[0] for w in windows], [w[1] for w in windows]
+        srv = offsets.get(self.plan["server_host"])
+        skews = ["%s %s" % (host, "%+.1f ms (+-%.1f)" % ((lg[0] - srv[0]) / 1e6,
+                                                        (lg[1] + srv[1]) / 1e6)
+                            if lg and srv else "?")
+                 for host, lg in ((h, offsets.get(h)) for h, _ in saves)]
+        cpu, mem = self.samples()
+        start, end = min(starts), max(ends)
+        at_start, at_end = interpolated(cpu, start), interpolated(cpu, end)
+        if at_start is None or at_end is None or not result.get("messages"):
+            self.how = "not measured: the monitor's samples do not cover the window"
+            return
+        inside = [m for m in mem if start <= m[0] <= end] or \
+            sorted(mem, key=lambda m: abs(m[0] - (start + end) / 2))[:1]
+        seconds = (end - start) / 1e9
+        cpu_s = (at_end - at_start) / 1e9
+        result["server_cpu"] = {
+            "us_per_msg": round(1e6 * cpu_s / result["messages"], 3),
+            "cpu_pct": round(100 * cpu_s / seconds, 3) if seconds > 0 else None,
+            "peak_rss_kib": max((m[1] for m in inside), default=None),
+            "peak_pss_kib": None if not inside or min(m[2] for m in inside) < 0
+            else max(m[2] for m in inside),
+        }
+        self.how = ("loadgen --monitor on %s, every 20 ms, over the load hosts' window "
+                    "on CLOCK_REALTIME; their clocks against the server host's, as "
+                    "measured through RUNNER: %s" % (self.plan["server_host"],
+                                                     ", ".join(skews)))
 
 
 def merged(saves):

@@ -52,6 +52,7 @@ struct options {
 	uint64_t spin_ns;               /* open loop: busy-poll this long before a send */
 	pid_t server_pid;               /* 0: none */
 	bool server_syscalls;           /* count its calls (syscalls.c) */
+	pid_t monitor_pid;              /* --monitor: sample it, no load (monitor.c) */
 	bool json, csv, csv_header;
 	const char *histogram_path;
 	const char *replay_path;

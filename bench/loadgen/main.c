@@ -11,6 +11,7 @@
 #include "accounting.h"
 #include "saved.h"
 #include "syscalls.h"
+#include "monitor.h"
 
 #include <errno.h>
 #include <math.h>
@@ -501,6 +502,8 @@ int main(int argc, char **argv)
 	options_parse(&opt, argc, argv);
 	if (opt.merge_count)
 		return merge_saved(&opt);
+	if (opt.monitor_pid)
+		return monitor_server(opt.monitor_pid);
 	if (opt.replay_path) {
 		strcpy(opt.target.text, "replay");
 		opt.threads = 1;

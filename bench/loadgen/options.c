@@ -99,6 +99,11 @@ static const char usage_text[] =
 "      --save FILE         also write the result to FILE: the --json object,\n"
 "                          the full histograms and the measured interval on\n"
 "                          the wall clock, for --merge (also with --replay)\n"
+"      --monitor PID       no network: sample PID's CPU time and memory (its\n"
+"                          threads and children), with CLOCK_REALTIME, every\n"
+"                          20 ms until it ends or SIGTERM: run beside a server\n"
+"                          whose load comes from other hosts (the harness\n"
+"                          lines the samples up with their windows)\n"
 "      --merge FILE...     no network: report several --save files as one\n"
 "                          run (e.g. one per host, against one server):\n"
 "                          counts summed, histograms merged, msg/s = all\n"
@@ -127,7 +132,7 @@ static const char usage_text[] =
 enum { OPT_CPR = 256, OPT_IDLE, OPT_CONNECT_TIMEOUT, OPT_TIMEOUT,
        OPT_SERVER_PID, OPT_JSON, OPT_CSV, OPT_CSV_HEADER, OPT_HISTOGRAM,
        OPT_REPLAY, OPT_SPIN, OPT_UDP, OPT_SAVE, OPT_MERGE, OPT_PROBE_WAIT,
-       OPT_SERVER_SYSCALLS };
+       OPT_SERVER_SYSCALLS, OPT_MONITOR };
 
 static const struct option long_options[] = {
 	{ "conns",               required_argument, NULL, 'c' },
@@ -145,6 +150,7 @@ static const struct option long_options[] = {
 	{ "probe-wait",          required_argument, NULL, OPT_PROBE_WAIT },
 	{ "server-pid",          required_argument, NULL, OPT_SERVER_PID },
 	{ "server-syscalls",     no_argument,       NULL, OPT_SERVER_SYSCALLS },
+	{ "monitor",             required_argument, NULL, OPT_MONITOR },
 	{ "json",                no_argument,       NULL, OPT_JSON },
 	{ "csv",                 no_argument,       NULL, OPT_CSV },
 	{ "csv-header",          no_argument,       NULL, OPT_CSV_HEADER },
@@ -323,6 +329,8 @@ static void apply_option(struct options *opt, int c, const char *arg)
 	case OPT_SERVER_PID:
 		opt->server_pid = (pid_t)parse_count("--server-pid", arg, 1, 1u << 30); break;
 	case OPT_SERVER_SYSCALLS: opt->server_syscalls = true; break;
+	case OPT_MONITOR:
+		opt->monitor_pid = (pid_t)parse_count("--monitor", arg, 1, 1u << 30); break;
 	case OPT_JSON: opt->json = true; break;
 	case OPT_CSV: opt->csv = true; break;
 	case OPT_CSV_HEADER: opt->csv_header = true; break;
@@ -437,9 +445,16 @@ void options_parse(struct options *opt, int argc, char **argv)
 			usage_error("unknown option '%s'", argv[optind - 1]);
 		if (c == ':')
 			usage_error("option '%s' needs a value", argv[optind - 1]);
-		if (!load_option && !is_output_option(c))
+		if (!load_option && !is_output_option(c) && c != OPT_MONITOR)
 			load_option = c;
 		apply_option(opt, c, optarg);
+	}
+	if (opt->monitor_pid) {
+		if (merge || load_option || optind < argc)
+			usage_error("--monitor takes nothing else: it only samples a process");
+		if (kill(opt->monitor_pid, 0) != 0 && errno == ESRCH)
+			usage_error("--monitor %d: no such process", (int)opt->monitor_pid);
+		return;
 	}
 	if (merge) {
 		/* The saved runs say how they were made; an option that would
