@@ -1009,6 +1009,39 @@ def case_server_syscalls():
           "the summary has no syscalls line: %r" % human.out)
 
 
+def case_monitor():
+    """--monitor PID samples a process tree's CPU and memory with
+    CLOCK_REALTIME: a header, then cpu lines every 20 ms whose CPU never
+    falls and grows while it works, mem lines with RSS and PSS; it ends by
+    itself when the process does.  Anything else beside --monitor is bad
+    usage."""
+    busy = subprocess.Popen([sys.executable, "-c", "import time\nend = time.time() + 0.6\n"
+                             "while time.time() < end: pass"])
+    try:
+        mon = subprocess.run([LOADGEN, "--monitor", str(busy.pid)], capture_output=True,
+                             text=True, timeout=10)
+    finally:
+        busy.wait()
+    lines = mon.stdout.splitlines()
+    check(mon.returncode == 0,
+          "--monitor exit %d: %r" % (mon.returncode, mon.stderr))
+    check(lines and lines[0].split()[:2] == ["monitor", str(busy.pid)],
+          "no header: %r" % lines[:1])
+    cpu = [tuple(map(int, l.split()[1:])) for l in lines if l.startswith("cpu ")]
+    mem = [tuple(map(int, l.split()[1:])) for l in lines if l.startswith("mem ")]
+    check(len(cpu) >= 10 and mem, "%d cpu and %d mem samples in 0.6 s" % (len(cpu), len(mem)))
+    now_ns = time.time_ns()
+    check(all(abs(t - now_ns) < 60e9 for t, _ in cpu), "the times are not CLOCK_REALTIME")
+    check(all(b[0] >= a[0] and b[1] >= a[1] for a, b in zip(cpu, cpu[1:])),
+          "time or CPU went backwards: %r" % cpu[:5])
+    check(cpu[-1][1] - cpu[0][1] > 0.2e9, "a busy loop used %.3f s of CPU in 0.6 s"
+          % ((cpu[-1][1] - cpu[0][1]) / 1e9))
+    check(all(rss > 0 for _, rss, _ in mem), "RSS %r" % mem[:3])
+    run = loadgen("--monitor", os.getpid(), "--conns", 2)
+    check(run.rc == 2 and "--monitor" in run.err, "--monitor with --conns: exit %d, %r"
+          % (run.rc, run.err.strip()))
+
+
 def uring_allowed(path):
     """False where the kernel or a sandbox forbids io_uring: the uring
     server then says so in one line and exits 1."""
@@ -1714,6 +1747,7 @@ CASES = {
     "loadgen-own-rss": case_loadgen_own_rss,
     "server-pss-fork": case_server_pss_fork,
     "server-syscalls": case_server_syscalls,
+    "monitor": case_monitor,
     "backends": case_backends,
     "udp-backends": case_udp_backends,
     "udp-lost": case_udp_lost,
