@@ -21,8 +21,7 @@
 #include "accounting.h"
 #include "loadgen.h"
 
-#include <errno.h>
-#include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <time.h>
 
@@ -36,12 +35,26 @@ static uint64_t realtime_ns(void)
 	return (uint64_t)ts.tv_sec * NS_PER_S + (uint64_t)ts.tv_nsec;
 }
 
+/* The process has ended: gone, or a zombie its parent has not reaped. */
+static bool ended(pid_t pid)
+{
+	char path[64], state = 'Z';
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	FILE *f = fopen(path, "r");
+	if (f) {
+		if (fscanf(f, "%*d (%*[^)]) %c", &state) != 1)
+			state = 'Z';
+		fclose(f);
+	}
+	return state == 'Z' || state == 'X';
+}
+
 int monitor_server(pid_t pid)
 {
 	struct timespec every = { 0, CPU_EVERY_MS * 1000000L };
 	unsigned mem_every = MEM_EVERY_MS / CPU_EVERY_MS;
 	printf("monitor %d %d\n", (int)pid, cpus_allowed(pid));
-	for (unsigned i = 0; kill(pid, 0) == 0 || errno != ESRCH; i++) {
+	for (unsigned i = 0; !ended(pid); i++) {
 		struct cpu_times cpu;
 		uint64_t t = realtime_ns();
 		if (tree_cpu(pid, &cpu))
