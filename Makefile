@@ -8,7 +8,7 @@
 #   make bench           the quick benchmark run (a few minutes); make bench-full:
 #                        the long one.  Variables: BACKENDS= SUITES= DURATION= REPEAT=
 #   make lab             every exercise in lab/, in full (make test runs them --quick)
-#   make soak            10 minutes of mixed load on the event backends and threads,
+#   make soak            10 minutes of mixed load on every backend in turn,
 #                        failing if memory or fds grow (SOAK_MINUTES=10)
 #   make docs            regenerate docs/side-by-side.html (the backends in pairs)
 #   make V=1             show the commands
