@@ -229,31 +229,33 @@ static bool whole_u(struct reader *rd, int i, const char *name, unsigned min, un
 	return true;
 }
 
-/* A count of tasks or CPUs, or -1: unknown. */
-static bool count_or_unknown(struct reader *rd, int i, const char *name, int *out)
+/* A whole number up to max, or -1: unknown. */
+static bool whole_or_unknown(struct reader *rd, int i, const char *name, long max, long *out)
 {
 	uint64_t v;
 	if (strcmp(rd->field[i], "-1") == 0) {
 		*out = -1;
 		return true;
 	}
-	if (!whole(rd, i, name, 0, INT_MAX, &v))
+	if (!whole(rd, i, name, 0, (uint64_t)max, &v))
 		return false;
-	*out = (int)v;
+	*out = (long)v;
 	return true;
 }
 
 /* A memory figure in KiB, or -1: unknown. */
 static bool kib(struct reader *rd, int i, const char *name, long *out)
 {
-	uint64_t v;
-	if (strcmp(rd->field[i], "-1") == 0) {
-		*out = -1;
-		return true;
-	}
-	if (!whole(rd, i, name, 0, LONG_MAX, &v))
+	return whole_or_unknown(rd, i, name, LONG_MAX, out);
+}
+
+/* A count of tasks or CPUs, or -1: unknown. */
+static bool count(struct reader *rd, int i, const char *name, int *out)
+{
+	long v;
+	if (!whole_or_unknown(rd, i, name, INT_MAX, &v))
 		return false;
-	*out = (long)v;
+	*out = (int)v;
 	return true;
 }
 
@@ -414,8 +416,8 @@ static bool read_figures(struct reader *rd, struct saved_run *run)
 	    !kib(rd, 3, "peak RSS", &r->server_peak_rss_kib) ||
 	    !kib(rd, 4, "peak PSS", &r->server_peak_pss_kib) ||
 	    !known(rd, 5, "run-queue wait", MAX_FIGURE, &r->server_runq_wait_s) ||
-	    !count_or_unknown(rd, 6, "tasks that ran", &r->server_tasks_ran) ||
-	    !count_or_unknown(rd, 7, "CPUs", &r->server_cpus))
+	    !count(rd, 6, "tasks that ran", &r->server_tasks_ran) ||
+	    !count(rd, 7, "CPUs", &r->server_cpus))
 		return false;
 	r->have_server = have_server;
 	if (!r->have_server && (r->server_cpu.user_s || r->server_cpu.sys_s ||
