@@ -250,7 +250,7 @@ static bool kib(struct reader *rd, int i, const char *name, long *out)
 }
 
 /* A count of tasks or CPUs, or -1: unknown. */
-static bool count(struct reader *rd, int i, const char *name, int *out)
+static bool count_of(struct reader *rd, int i, const char *name, int *out)
 {
 	long v;
 	if (!whole_or_unknown(rd, i, name, INT_MAX, &v))
@@ -416,8 +416,8 @@ static bool read_figures(struct reader *rd, struct saved_run *run)
 	    !kib(rd, 3, "peak RSS", &r->server_peak_rss_kib) ||
 	    !kib(rd, 4, "peak PSS", &r->server_peak_pss_kib) ||
 	    !known(rd, 5, "run-queue wait", MAX_FIGURE, &r->server_runq_wait_s) ||
-	    !count(rd, 6, "tasks that ran", &r->server_tasks_ran) ||
-	    !count(rd, 7, "CPUs", &r->server_cpus))
+	    !count_of(rd, 6, "tasks that ran", &r->server_tasks_ran) ||
+	    !count_of(rd, 7, "CPUs", &r->server_cpus))
 		return false;
 	r->have_server = have_server;
 	if (!r->have_server && (r->server_cpu.user_s || r->server_cpu.sys_s ||
