@@ -20,6 +20,14 @@ extern int udp_fd;
  * at once and counted as refused: beyond fd_capacity, at or above fd_limit
  * (a backend's own limit, 0 for none), or beyond --max-conns. */
 bool conn_admit(int fd, int fd_limit, const char *fd_limit_why);
+/* accept() failed with err: true if it is the fds running out (said once
+ * per episode; the caller waits for a close or ACCEPT_RETRY_MS). */
+bool accept_starved(int err);
+/* Live clients now (to decide how to wait when out of fds). */
+long clients_live(void);
+/* A non-blocking fd that turns readable when a stop signal is pending
+ * (a signalfd; the signals are blocked in the calling thread from now on). */
+int stop_signal_fd(void);
 /* Count one datagram of n bytes echoed. */
 void count_datagram(size_t n);
 /* SIGINT and SIGTERM. */

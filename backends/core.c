@@ -572,11 +572,6 @@ refuse:
 	return false;
 }
 
-bool client_admit(int fd)
-{
-	return conn_admit(fd, 0, NULL);
-}
-
 void conn_release(void)
 {
 	atomic_fetch_sub(&stats->live, 1);

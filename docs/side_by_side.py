@@ -70,10 +70,14 @@ PAIRS = [
      "which fds are ready and lets the core read and write; uring queues the "
      "accepts, receives and sends themselves on a submission ring shared with "
      "the kernel and collects their results from a completion ring, one "
-     "<code>io_uring_enter()</code> for everything queued. It does its own I/O, "
-     "so it uses the core's <code>client_admit()</code> and "
-     "<code>count_echoed()</code> instead of <code>loop_on_ready()</code>. Read "
-     "uring.c's opening comment first: it lists what is used and what is not."),
+     "<code>io_uring_enter()</code> for everything queued (<code>wait_ready()</code>). "
+     "It does its own I/O, so <code>watch()</code> and its kin become "
+     "<code>queue_recv()</code> and <code>conn_send_pending()</code>, and the "
+     "loop hands each completion to <code>conn_on_recv()</code> or "
+     "<code>conn_on_send()</code> through <code>ring_reap()</code> instead of "
+     "each ready fd to <code>loop_on_ready()</code>. The rings' mapping, the "
+     "accept and the stop are in <code>core-uring.c</code>, as accepting is in "
+     "<code>core-loop.c</code> for epoll."),
     ("blocking", "threads", "one client at a time becomes a thread per client",
      "The same <code>accept_client()</code> loop and the same "
      "<code>echo_session()</code>; only <code>serve()</code> changes: it starts a "
