@@ -60,7 +60,8 @@ struct options {
 	const char *unix_path;  /* --unix: listen on a Unix stream socket */
 	int backlog;            /* --backlog: listen() queue length */
 	long max_conns;         /* --max-conns: 0 means no limit */
-	size_t bufsize;         /* --bufsize: bytes read per call, per connection */
+	size_t bufsize;         /* --bufsize: bytes read per call, per connection
+				 * (uring-multishot: per buffer of a shared ring) */
 	const char *port_file;  /* --port-file: where to write the port */
 	bool quiet;             /* --quiet: no notices on stderr */
 	int workers;            /* --workers, or the backend's default */
