@@ -201,14 +201,14 @@ static void conn_on_recv(int fd, struct conn *c, const struct io_uring_cqe *cqe)
 
 	if (!(cqe->flags & IORING_CQE_F_MORE))
 		c->receiving = false;
-	if (cqe->res > 0) {
+	if (cqe->res > 0 && !c->done) {
 		echo_push(c, bid, (unsigned)cqe->res);
 		if (pending && c->receiving && !c->stopping)
 			queue_stop_recv(fd, c);
 		else if (!pending && !stop_requested)
 			conn_send_pending(fd, c);
 	} else if (cqe->flags & IORING_CQE_F_BUFFER) {
-		buf_return(bid);  /* taken, but nothing in it */
+		buf_return(bid);  /* nothing in it, or nobody to echo it to */
 	}
 	if (cqe->res == -ENOBUFS && !pending) {
 		c->starved = true;  /* until a buffer comes back */
