@@ -78,6 +78,22 @@ PAIRS = [
      "each ready fd to <code>loop_on_ready()</code>. The rings' mapping, the "
      "accept and the stop are in <code>core-uring.c</code>, as accepting is in "
      "<code>core-loop.c</code> for epoll."),
+    ("uring", "uring-multishot", "a receive per message becomes one per client",
+     "uring queues a receive for every message, into the client's own buffer. "
+     "Here <code>queue_recv()</code> arms a multishot receive once, at accept: it "
+     "completes for every message and stays armed while "
+     "<code>IORING_CQE_F_MORE</code> says so, and each completion names a buffer "
+     "the kernel took from a ring the server registered at start "
+     "(<code>bufs_init()</code>); <code>buf_return()</code> puts it back once its "
+     "echo is sent. A client owns no buffer, so its echo becomes a list of ring "
+     "buffers (<code>echo_push()</code>, <code>echo_pop()</code>), and what was "
+     "one request at a time gets states: a receive that completes while an echo "
+     "is pending is cancelled (<code>queue_stop_recv()</code>), one that ends for "
+     "want of buffers (ENOBUFS) waits for <code>buf_return()</code>, and "
+     "<code>conn_next()</code> closes a client only once nothing of it is in "
+     "flight. <code>state_init()</code> adds two setup flags, SINGLE_ISSUER and "
+     "DEFER_TASKRUN: the kernel completes requests when the server waits for "
+     "them, not whenever they are ready."),
     ("blocking", "threads", "one client at a time becomes a thread per client",
      "The same <code>accept_client()</code> loop and the same "
      "<code>echo_session()</code>; only <code>serve()</code> changes: it starts a "
