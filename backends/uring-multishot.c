@@ -20,7 +20,8 @@
  *   backpressure        a receive that completes while the client's echo
  *                       is still pending is cancelled, and armed again
  *                       once the echo is out: a client that does not read
- *                       holds a few buffers, not the ring
+ *                       holds what its receive took before the cancel
+ *                       landed (here up to 99 buffers), not the ring
  *   ENOBUFS             the ring is empty: that receive ends, the bytes
  *                       wait in the socket, and it is armed again when
  *                       buffers come back
@@ -60,7 +61,7 @@ struct conn {
 	bool sending;
 	bool starved;    /* its receive ended for want of a buffer */
 	bool done;       /* no more input (EOF, error): close once idle */
-	int first, last; /* buffers received and not yet echoed, oldest first */
+	int first, last; /* buffers received, not yet echoed (-1: none) */
 	unsigned off;    /* bytes of the first already sent */
 };
 
