@@ -32,6 +32,15 @@ enum admit conn_admit(int fd, int fd_limit, const char *fd_limit_why);
 enum admit conn_admit_waiting(int fd, long long since_ms);
 /* CLOCK_MONOTONIC in milliseconds. */
 long long now_ms(void);
+/* accept() failed with err: true if it is the fds running out (said once
+ * per episode; the caller waits for a close or ACCEPT_RETRY_MS). */
+bool accept_starved(int err);
+/* Live clients now, in every process (to decide how to wait when out of
+ * fds). */
+long clients_live(void);
+/* A non-blocking fd that turns readable when a stop signal is pending
+ * (a signalfd; the signals are blocked in the calling thread from now on). */
+int stop_signal_fd(void);
 /* Count one datagram of n bytes echoed; one dropped (it would loop). */
 void count_datagram(size_t n);
 void count_dropped(void);

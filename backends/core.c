@@ -175,7 +175,8 @@ static void usage(void)
 	       "  --max-conns N     serve at most N clients at once; one more waits\n"
 	       "                    up to %d ms for one to leave, then is closed and\n"
 	       "                    counted as refused; 0 = no limit (default 0)\n"
-	       "  --bufsize BYTES   bytes read per call and per connection,\n"
+	       "  --bufsize BYTES   bytes read per call and per connection (for\n"
+	       "                    uring-multishot: per buffer of its shared ring),\n"
 	       "                    1-%d (default %d)\n"
 	       "  --port-file FILE  write the port number to FILE when ready\n"
 	       "%s"
@@ -187,8 +188,8 @@ static void usage(void)
 	       "  --no-nodelay      leave Nagle's algorithm on (no TCP_NODELAY)\n"
 	       "  --no-reuseaddr    bind without SO_REUSEADDR\n"
 	       "  --default-sigpipe leave SIGPIPE's default action: a write to a\n"
-	       "                    client that is gone kills the server (not\n"
-	       "                    uring, whose sends say MSG_NOSIGNAL)\n"
+	       "                    client that is gone kills the server (not the\n"
+	       "                    uring backends, whose sends say MSG_NOSIGNAL)\n"
 	       "\n"
 	       "When ready it prints one line: 'echo-%s listening on ADDR:PORT'.\n"
 	       "SIGINT or SIGTERM stops it; it then prints one summary line\n"
@@ -699,15 +700,6 @@ enum admit conn_admit_waiting(int fd, long long since_ms)
 	if (now_ms() - since_ms < MAX_CONNS_WAIT_MS && !stop_requested)
 		return FULL;
 	return refuse_full(fd);
-}
-
-bool client_admit(int fd)
-{
-	enum admit admit = conn_admit(fd, 0, NULL);
-
-	if (admit == FULL)
-		admit = refuse_full(fd);
-	return admit == ADMITTED;
 }
 
 void conn_release(void)

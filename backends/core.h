@@ -21,9 +21,12 @@
  *                                 core, which accepts, reads and writes and
  *                                 tells the backend, through its struct
  *                                 mux, what to wait for next.
- *   uring                         completions, not readiness: the backend
- *                                 does its own I/O and uses the core's
- *                                 admission and counting (client_admit()).
+ *   uring, uring-multishot        ring_init() + ring_queue() + ring_reap()
+ *                                 (core-uring.c): completions, not
+ *                                 readiness.  The backend queues its
+ *                                 clients' receives and sends on io_uring
+ *                                 and handles their results; the core maps
+ *                                 the rings, accepts, and stops.
  */
 #ifndef MUXLAB_CORE_H
 #define MUXLAB_CORE_H
@@ -57,7 +60,8 @@ struct options {
 	const char *unix_path;  /* --unix: listen on a Unix stream socket */
 	int backlog;            /* --backlog: listen() queue length */
 	long max_conns;         /* --max-conns: 0 means no limit */
-	size_t bufsize;         /* --bufsize: bytes read per call, per connection */
+	size_t bufsize;         /* --bufsize: bytes read per call, per connection
+				 * (uring-multishot: per buffer of a shared ring) */
 	const char *port_file;  /* --port-file: where to write the port */
 	bool quiet;             /* --quiet: no notices on stderr */
 	int workers;            /* --workers, or the backend's default */
@@ -123,6 +127,8 @@ void conn_refuse(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Release fd's slot, then close it: a client that has seen the close and
  * connects again must find the slot free (--max-conns). */
 void session_end(int fd);
+/* Count n bytes echoed. */
+void count_echoed(size_t n);
 
 /* ---- Blocking models: blocking, threads, fork, prefork, pool ---- */
 
@@ -214,22 +220,67 @@ bool loop_on_ready(int fd);
 /* Close every connection of this thread's loop (at stop). */
 void loop_close_all(void);
 
-/* ---- Completion models: uring ---- */
+/* ---- Completion models: uring, uring-multishot ----
+ *
+ * The backend hands the kernel the I/O itself, as requests queued on a
+ * submission ring, and later reads their results from a completion ring
+ * (io_uring).  core-uring.c owns the rings, as core-loop.c owns the event
+ * loops' accepting: it maps them, submits, hands each completion to the
+ * backend, and queues the requests that are no client's own: a multishot
+ * accept on the listening socket (out of fds: paused until a client
+ * closes, or retried every ACCEPT_RETRY_MS), a poll that turns a stop
+ * signal into one more completion, and at the stop a cancel of everything.
+ * The contract:
+ *
+ * - Every request is about one fd and is of one kind; the backend's kinds
+ *   start at URING_BACKEND_KIND (the core's come before), and its requests
+ *   must fit URING_KIND_BITS.  A request is in flight from ring_queue()
+ *   until its last completion, the first one without IORING_CQE_F_MORE.
+ * - on_client(fd) gets every client the core accepted and admitted
+ *   (--max-conns, fd_capacity); the backend owns it from then on, and
+ *   gives it back with ring_session_end(fd), only when none of its
+ *   requests is in flight: a completion names its fd, and a new client
+ *   may get the same number.
+ * - After stop_requested is set the backend queues nothing more: the
+ *   core's cancel has gone, and a later request would never end.
+ */
 
-/* Admit a client accepted some other way (true), or close it and count it
- * as refused (false), with a notice. */
-bool client_admit(int fd);
-/* Count n bytes echoed. */
-void count_echoed(size_t n);
-/* accept() failed with err: true if it is the fds running out (said once
- * per episode; the caller waits for a close or ACCEPT_RETRY_MS). */
-bool accept_starved(int err);
-/* Live clients now, in every process (to decide how to wait when out of
- * fds). */
-long clients_live(void);
-/* A non-blocking fd that turns readable when a stop signal is pending
- * (a signalfd; the signals are blocked in the calling thread from now on). */
-int stop_signal_fd(void);
+struct io_uring_sqe;
+struct io_uring_cqe;
+
+#define URING_KIND_BITS 3       /* user_data is fd << URING_KIND_BITS | kind */
+#define URING_BACKEND_KIND 4    /* the first kind a backend may use */
+
+/* How the core hands a completion backend its clients and its results. */
+struct completions {
+	void (*on_client)(int fd);
+	void (*on_completion)(int fd, unsigned kind, const struct io_uring_cqe *cqe);
+};
+
+/* Set up the rings (setup_flags: IORING_SETUP_*), and queue the accept on
+ * lfd and the poll on the stop signal.  Where it cannot, the server stops
+ * with "io_uring is unavailable here: ..." (exit 1). */
+void ring_init(int lfd, unsigned setup_flags, const struct completions *c);
+/* io_uring_register(2) on the ring. */
+int ring_register(unsigned opcode, void *arg, unsigned nr_args);
+/* A zeroed entry at the tail of the submission ring, for a request of this
+ * kind on fd (it submits what is queued first if the ring is full).  The
+ * kernel sees it at the next ring_enter(). */
+struct io_uring_sqe *ring_queue(int fd, unsigned kind, int opcode);
+/* The user_data of a request (to cancel it). */
+unsigned long long ring_user_data(int fd, unsigned kind);
+/* io_uring_enter(2): submit everything queued and, with min_complete,
+ * wait until that many completions are posted.  -1 with errno. */
+int ring_enter(unsigned min_complete);
+/* Every completion posted so far, oldest first: the core's own, and the
+ * backend's through its on_completion. */
+void ring_reap(void);
+/* The backend is done with fd (nothing of it in flight): release its slot,
+ * close it, and accept again if out of fds paused accepting. */
+void ring_session_end(int fd);
+/* At a stop: cancel every request in flight, collect every completion
+ * (the backend sees its own), and close the ring. */
+void ring_stop(void);
 
 #define ACCEPT_RETRY_MS 100     /* out of fds, no client open: wait this long */
 

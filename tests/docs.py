@@ -24,7 +24,8 @@ QUOTE = os.path.join(ROOT, "docs", "quote.py")
 GENERATOR = os.path.join(ROOT, "docs", "side_by_side.py")
 # The pairs the page must show (section ids), at the least.
 PAIRS = ["spin-select", "select-poll", "poll-epoll", "epoll-epoll-et", "epoll-reactors",
-         "epoll-uring", "threads-fork", "threads-pool", "fork-prefork", "blocking-threads"]
+         "epoll-uring", "uring-uring-multishot", "threads-fork", "threads-pool",
+         "fork-prefork", "blocking-threads"]
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta",
         "source", "track", "wbr"}
 
