@@ -31,9 +31,10 @@ them): the experiments its questions ask for.
 
 lab.expect() states what the exercise promises (the effect must show, or
 the lab fails).  A check whose figure the machine made meaningless (the
-server spent too much of its run waiting for a CPU: see Noise) is shown as
-not judged, and the figure as "busy", rather than passed or failed on a
-misleading number.  The last line is always one of
+server spent too much of its run waiting for a CPU, or the host stole its
+CPU: see Noise) is shown as not judged, and the figure as "busy", rather
+than passed or failed on a misleading number.  The last line is always
+one of
 
     EVIDENCE: ok (N checks)
     EVIDENCE: BUSY (N checks, K not judged: the machine was too busy)
@@ -758,6 +759,10 @@ class Lab:
         put there).  Skipped (with a note) without gnuplot."""
         if not shutil.which("gnuplot"):
             self.show("(no gnuplot: chart skipped; apt-get install gnuplot-nox)\n")
+            return
+        series = {name: points for name, points in series.items() if points}
+        if not series:
+            self.show("(no point to draw: the chart is skipped)\n")
             return
         with tempfile.TemporaryDirectory() as tmp:
             plots = []

@@ -12,7 +12,9 @@ recorded output.
 A lab passes when its run exits 0 and its last line is `EVIDENCE: ok ...`
 (the effect its README promises showed on this machine) or `EVIDENCE:
 BUSY ...` (the machine kept the figures from meaning anything; said in the
-result line), and its README has every section.  One line per lab or parser case,
+result line), its default output fits a screen (MAX_LINES), its README has
+every section and names every variant its run offers, and its ANSWERS.md
+answers every question.  One line per lab or parser case,
 `lab/NN-topic: ok|FAILED (why)`, then the failing run's last lines.
 Python 3 standard library only.
 """
@@ -202,13 +204,51 @@ def labs(prefixes):
     return [n for n in names if not prefixes or any(n.startswith(p) for p in prefixes)]
 
 
+def variants(name):
+    """The --try variants `run --help` lists."""
+    done = subprocess.run([os.path.join(LAB, name, "run"), "--help"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=30)
+    listed = done.stdout.split("variants (--try NAME)", 1)[-1] if "--try NAME)" in done.stdout else ""
+    return re.findall(r"^  ([a-z0-9-]+)  ", listed.split("\n\n")[0], re.M)
+
+
+def questions(readme):
+    """The numbered questions of a README's "Answer this" section."""
+    section = readme.split("## Answer this", 1)[-1].split("\n## ", 1)[0]
+    return re.findall(r"^(\d+)\. ", section, re.M)
+
+
 def check_readme(name):
+    """The README's sections, its links to the glossary and the answer
+    key, every variant named, and an answer for every question."""
     path = os.path.join(LAB, name, "README.md")
     if not os.path.exists(path):
         return "no README.md"
     text = open(path).read()
     missing = [s for s in SECTIONS if s not in text]
-    return "README.md lacks %s" % ", ".join(missing) if missing else None
+    if missing:
+        return "README.md lacks %s" % ", ".join(missing)
+    links = [ln for ln in ("docs/glossary.md", "ANSWERS.md") if ln not in text]
+    if links:
+        return "README.md does not point to %s" % ", ".join(links)
+    offered = variants(name)
+    unnamed = [v for v in offered if "--try %s" % v not in text]
+    if unnamed:
+        return "README.md does not say what --try %s is for" % ", --try ".join(unnamed)
+    unknown = sorted(set(re.findall(r"--try ([a-z0-9-]+)", text)) - set(offered))
+    if unknown:
+        return "README.md names --try %s, which run does not offer" % ", --try ".join(unknown)
+    if "(python)" in open(os.path.join(LAB, name, "run")).read():
+        return "run prints a \"(python)\" step, which cannot be pasted: make it a lab.step"
+    answers = os.path.join(LAB, name, "ANSWERS.md")
+    if not os.path.exists(answers):
+        return "no ANSWERS.md"
+    asked = questions(text)
+    answered = re.findall(r"^## (\d+)\. ", open(answers).read(), re.M)
+    if asked != answered:
+        return "ANSWERS.md answers questions %s, the README asks %s" % (
+            ", ".join(answered) or "none", ", ".join(asked) or "none")
+    return None
 
 
 def run_lab(name, full, tried=None):
@@ -230,6 +270,9 @@ def run_lab(name, full, tried=None):
     if done.returncode != 0 or not last.startswith(("EVIDENCE: ok", "EVIDENCE: BUSY")):
         why = last if last.startswith("EVIDENCE:") else "exit %d" % done.returncode
         return why, done.stdout + done.stderr
+    if len(lines) > labkit.MAX_LINES:
+        return "%d lines of output, more than a screen (%d)" % (len(lines), labkit.MAX_LINES), \
+            done.stdout
     # The 15 s budget of --quick is a target, not a check: a loaded machine
     # is slower, and the evidence is what counts.
     notes = ["%.1f s" % took]
@@ -268,6 +311,13 @@ def main():
         else:
             loud = args.times or "over" in detail or "BUSY" in detail
             print("lab/%s: ok%s" % (name, " [%s]" % detail if loud else ""), flush=True)
+        for tried in variants(name) if args.tries and not problem else []:
+            why, detail = run_lab(name, args.full, tried)
+            failed += bool(why)
+            print("lab/%s/try-%s: %s" % (name, tried, "FAILED (%s)" % why if why else "ok%s" % (
+                " [%s]" % detail if args.times or "BUSY" in detail else "")), flush=True)
+            for line in (detail.strip().splitlines()[-12:] if why else []):
+                print("    " + line)
     return 1 if failed else 0
 
 
