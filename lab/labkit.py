@@ -557,7 +557,7 @@ class Lab:
         self.failures, self.checks, self.unjudged = [], 0, []
         self.predictions, self.spreads, self.servers = [], [], []
         self.lines = 0
-        self.in_step = False
+        self.in_step, self.wanted_step = False, None
         self.server_cpu, self.client_cpu = muxbench.pin_plan()
         self.t0 = time.monotonic()
         self.steal0 = steal_jiffies(read("/proc/stat"))
@@ -611,7 +611,9 @@ class Lab:
         options = {p.name: p for p in inspect.signature(fn).parameters.values()
                    if p.annotation in (int, float, str, bool)}
         if self.args.step == name:
-            self._run_step(fn, name, options)
+            # run when the lab's own flow starts (_main_only()): by then the
+            # helpers defined after the step exist too
+            self.wanted_step = (fn, name, options)
 
         @functools.wraps(fn)
         def wrapper(**kw):
@@ -636,17 +638,19 @@ class Lab:
             else:
                 ap.add_argument(flag, type=p.annotation, default=p.default)
         self.in_step = True
-        result = fn(**vars(ap.parse_args(self.step_args)))
-        if result is not None and not isinstance(result, (tuple, list, dict)):
-            print(result)
+        fn(**vars(ap.parse_args(self.step_args)))    # what it found, it says
         sys.exit(0)
 
     def _main_only(self):
-        """The lab's own flow has started: a --step that named no step is
-        an error, not a full run."""
+        """The lab's own flow has started: with --step, run that step
+        alone instead (and exit); a --step that named no step is an error,
+        not a full run."""
         if self.args.step and not self.in_step:
-            sys.exit("run: no step %r in this lab (--verbose shows the steps it runs)"
-                     % self.args.step)
+            if self.wanted_step:
+                self._run_step(*self.wanted_step)
+            print("run: no step %r in this lab (--verbose shows the steps it runs)"
+                  % self.args.step, file=sys.stderr)
+            sys.exit(2)
 
     # ---- servers and clients ----
 
@@ -852,6 +856,7 @@ class Lab:
     def done(self):
         """The predictions block, the noise line and the EVIDENCE line;
         exit 0 unless a promise failed."""
+        self._main_only()
         if self.predictions:
             self.show()
             self.show("Your predictions, measured:")
