@@ -64,7 +64,8 @@ BIN = os.path.join(ROOT, "bin")
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 import muxbench  # noqa: E402  (the harness's server starter and CPU pinning)
 
-MAX_LINES = 40          # the default output fits a screen
+MAX_LINES = 40          # the default output fits a screen of 40 rows ...
+MAX_COLUMNS = 120       # ... of 120 columns (tables of figures are wide)
 # A server that spent more than this share of a measurement waiting for a
 # CPU (its run-queue wait over the wall time) was kept off it long enough
 # that its latency, its throughput and even its CPU per message (a server
@@ -812,6 +813,9 @@ class Lab:
             self.spreads.append((label, min(values), max(values), statistics.median(values)))
 
     def noise_line(self):
+        """One line: load average, steal, run-queue wait (the servers' in
+        all and the worst share of one measurement, the lab's own
+        clients'), and the widest spread of repeated figures."""
         load = read("/proc/loadavg").split()[0]
         steal, total = steal_jiffies(read("/proc/stat"))
         steal_pct = 100.0 * (steal - self.steal0[0]) / max(1, total - self.steal0[1])
@@ -819,13 +823,16 @@ class Lab:
         # the worst share among measurements long enough for one to mean much
         windows = [s.window or s.life for s in self.servers if s.window or s.life]
         windows = [n for n in windows if n.wall_s >= 0.1]
-        parts = ["load %s on %d CPUs" % (load, os.cpu_count()), "steal %.1f%%" % steal_pct]
+        parts = ["load %s (%d CPUs)" % (load, os.cpu_count()), "steal %.1f%%" % steal_pct]
+        waits = []
         if lives:
-            parts.append("servers waited for a CPU %.0f ms%s" % (
-                1000 * sum(n.wait_s for n in lives), " (at worst %.0f%% of a run)"
-                % (100 * max(n.share for n in windows)) if windows else ""))
+            waits.append("servers %s%s" % (_seconds(sum(n.wait_s for n in lives)),
+                                           " (worst %.0f%% of a run)"
+                                           % (100 * max(n.share for n in windows))
+                                           if windows else ""))
         run, wait, _ = run_and_wait(os.getpid(), tree=False)
-        parts.append("clients %.0f ms" % (1000 * (wait - self.self0[1])))
+        waits.append("clients %s" % _seconds(wait - self.self0[1]))
+        parts.append("waited for a CPU: " + ", ".join(waits))
         if self.spreads:
             label, lo, hi, med = max(self.spreads, key=lambda s: (s[2] - s[1]) / s[3])
             parts.append("repeats differ by up to %.0f%% (%s: %s-%s)"
@@ -842,7 +849,7 @@ class Lab:
         noisy = [s for s in (busy or []) if self.busy(s)]
         if not ok and noisy:
             self.unjudged.append(what)
-            self.show("  busy: %s (not judged: the server spent %s)" % (what, noisy[0].noise))
+            self.show("  busy: %s (not judged: %s)" % (what, noisy[0].noise))
             return ok
         self.show("  %s %s" % ("ok:  " if ok else "NOT:", what))
         if not ok:
@@ -876,6 +883,10 @@ class Lab:
 
 
 _FIGURE = re.compile(r"^([-+]?[\d.,]+ ?(%|x|ms|us|s|MiB|KiB)?|-|busy|\d+/\d+|[\d.]+ \([\d.]+\))$")
+
+
+def _seconds(s):
+    return "%.0f ms" % (1000 * s) if s < 10 else "%.0f s" % s
 
 
 def _g(x):

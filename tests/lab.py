@@ -12,7 +12,8 @@ recorded output.
 A lab passes when its run exits 0 and its last line is `EVIDENCE: ok ...`
 (the effect its README promises showed on this machine) or `EVIDENCE:
 BUSY ...` (the machine kept the figures from meaning anything; said in the
-result line), its default output fits a screen (MAX_LINES), its README has
+result line), its default output fits a screen (MAX_LINES rows of
+MAX_COLUMNS, long lines wrapped), its README has
 every section and names every variant its run offers, and its ANSWERS.md
 answers every question.  One line per lab or parser case,
 `lab/NN-topic: ok|FAILED (why)`, then the failing run's last lines.
@@ -270,9 +271,10 @@ def run_lab(name, full, tried=None):
     if done.returncode != 0 or not last.startswith(("EVIDENCE: ok", "EVIDENCE: BUSY")):
         why = last if last.startswith("EVIDENCE:") else "exit %d" % done.returncode
         return why, done.stdout + done.stderr
-    if len(lines) > labkit.MAX_LINES:
-        return "%d lines of output, more than a screen (%d)" % (len(lines), labkit.MAX_LINES), \
-            done.stdout
+    rows = sum(max(1, -(-len(line) // labkit.MAX_COLUMNS)) for line in lines)
+    if rows > labkit.MAX_LINES:
+        return "%d lines of output (at %d columns), more than a screen (%d)" % (
+            rows, labkit.MAX_COLUMNS, labkit.MAX_LINES), done.stdout
     # The 15 s budget of --quick is a target, not a check: a loaded machine
     # is slower, and the evidence is what counts.
     notes = ["%.1f s" % took]
