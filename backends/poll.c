@@ -1,8 +1,9 @@
 /* poll.c - poll(2): an array of (fd, events) passed in full on every call.
  *
- * Cost per wait: O(watched fds).  The whole array is copied into the kernel,
- * every fd's driver is asked, and the caller scans the whole answer, however
- * few fds are ready: ten thousand idle clients slow every round.
+ * Cost per wait: O(watched fds).  The whole array is copied into the kernel
+ * and every fd's driver is asked, however few fds are ready; the caller then
+ * scans the array until it has found the nready that are (at worst all of
+ * it): ten thousand idle clients slow every round.
  * Limit: RLIMIT_NOFILE (no FD_SETSIZE).  Used by: libevent and libcurl as a
  * fallback, most small servers, anything that must be portable. */
 #include <errno.h>
@@ -71,9 +72,10 @@ static void backend_run(int lfd)
 	while (!stop_requested) {
 		int nready = wait_ready();
 
-		/* The answer is the whole array: scan it for revents.  Backwards,
-		 * because unwatch() moves the last entry into the freed slot,
-		 * and that entry has then been seen already. */
+		/* The answer is in the array: scan it for revents until all
+		 * nready are found.  Backwards, because unwatch() moves the last
+		 * entry into the freed slot, and that entry has then been seen
+		 * already. */
 		for (int i = state.n - 1; i >= 0 && nready > 0; i--) {
 			if (state.fds[i].revents) {
 				nready--;

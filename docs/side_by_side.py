@@ -41,7 +41,8 @@ PAIRS = [
      "highest fd. poll passes an array of (fd, events) and writes its answer "
      "beside them (<code>revents</code>): nothing is rebuilt, any fd number "
      "fits, and the <code>fd_limit</code> line goes. What stays: the whole array "
-     "goes to the kernel on every call, and the loop scans all of it."),
+     "goes to the kernel on every call, and the loop scans it until it has found "
+     "every fd the call said was ready."),
     ("poll", "epoll", "the caller's list becomes the kernel's list",
      "<code>watch</code>, <code>rewatch</code> and <code>unwatch</code> stop "
      "editing an array and become <code>epoll_ctl()</code> ADD, MOD and DEL: the "
