@@ -127,11 +127,13 @@ bench: all
 bench-full: all
 	@FULL=1 bench/run
 
-# The study page: every pair of backends side by side (python3 only).  The
-# page is committed; tests/docs.py fails when it is stale.  Phony: docs/ is
-# also a directory, which make would take for the target, up to date.
+# The study page: every pair of backends side by side (python3 only; the
+# pairs are the backends' own, from their --describe, so it builds them
+# first).  The page is committed; tests/docs.py fails when it is stale.
+# Phony: docs/ is also a directory, which make would take for the target,
+# up to date.
 .PHONY: docs
-docs:
+docs: all
 	python3 docs/side_by_side.py
 
 print-cc:
@@ -140,10 +142,14 @@ print-cc:
 print-backends:
 	@echo $(ALL_BACKENDS)
 
+# The core's objects, for linking a backend built elsewhere (lab 06).
+print-core-objs:
+	@echo $(CORE_OBJS)
+
 clean:
 	rm -rf bin build
 
-.PHONY: all test lab soak bench bench-full print-cc print-backends ref clean
+.PHONY: all test lab soak bench bench-full print-cc print-backends print-core-objs ref clean
 .SECONDARY:
 
 -include $(wildcard $(BUILD)/backends/*.d $(BUILD)/bench/loadgen/*.d $(BUILD)/bench/tools/*.d $(BUILD)/bench/ref/*.d)

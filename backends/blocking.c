@@ -10,7 +10,7 @@
 static void serve(int fd)
 {
 	echo_session(fd);  /* nobody else is served meanwhile */
-	session_end(fd);
+	client_close(fd);
 }
 
 /* LAB: run */
@@ -26,4 +26,11 @@ static void backend_run(int lfd)
 }
 /* LAB: end */
 
-const struct backend backend = { .name = BACKEND_NAME, .run = backend_run };
+const struct backend backend = {
+	.name = BACKEND_NAME,
+	.run = backend_run,
+	.model = "iterative: one client at a time, blocking calls",
+	.family = BLOCKING,
+	.order = 1,
+	.serves = SERVES_ONE,
+};

@@ -1,32 +1,28 @@
 /* core.h - what every backend gets from the core, and what it owes it.
  *
- * A backend is one file, backends/<model>.c, that ends with
+ * A backend is one file, backends/<model>.c, that ends with its struct
+ * backend (below): the function that runs it, and the facts of its model
+ * (family, place in the teaching order, what it is read beside, how many
+ * clients it serves at once, ...), which `bin/echo-<model> --describe`
+ * prints for the harness, the tests and the docs.  BACKEND_NAME is the
+ * file's name, "<model>", from the Makefile.  The Makefile links it with
+ * the core (backends/core*.c) into bin/echo-<model>: every .c file in
+ * backends/ whose name does not start with "core" is a backend, so adding
+ * a model is adding a file.  The core parses the options, opens the
+ * listening socket, handles signals, counts clients, and owns the echo
+ * logic; the backend is only the I/O model.  It comes in through the door
+ * of its family:
  *
- *     const struct backend backend = { .name = BACKEND_NAME, .run = backend_run };
- *
- * (BACKEND_NAME is the file's name, "<model>", from the Makefile.)
- * The Makefile links it with the core (backends/core*.c) into
- * bin/echo-<model>: every .c file in backends/ whose name does not start
- * with "core" is a backend, so adding a model is adding a file.  The core
- * parses the options, opens the listening socket, handles signals, counts,
- * and owns the echo logic; the backend is only the I/O model.  It comes
- * in through one of three doors:
- *
- *   blocking, threads, fork,      accept_client() + echo_session()
- *   prefork, pool                 (core-session.c): plain blocking calls,
- *                                 one client per thread or process.
- *   spin, select, poll, epoll,    loop_init() + loop_on_ready()
- *   epoll-et, reactors            (core-loop.c): the backend finds ready
- *                                 fds its own way and hands them to the
- *                                 core, which accepts, reads and writes and
- *                                 tells the backend, through its struct
- *                                 mux, what to wait for next.
- *   uring, uring-multishot        ring_init() + ring_queue() + ring_reap()
- *                                 (core-uring.c): completions, not
- *                                 readiness.  The backend queues its
- *                                 clients' receives and sends on io_uring
- *                                 and handles their results; the core maps
- *                                 the rings, accepts, and stops.
+ *   BLOCKING     accept_client() + echo_session() (core-blocking.c):
+ *                plain blocking calls, one client per thread or process.
+ *   READINESS    loop_init() + loop_on_ready() (core-readiness.c): the
+ *                backend finds ready fds its own way and hands them to the
+ *                core, which accepts, reads and writes and tells the
+ *                backend, through its struct mux, what to wait for next.
+ *   COMPLETION   ring_init() + ring_queue() + ring_reap()
+ *                (core-completion.c): the backend queues its clients'
+ *                receives and sends on io_uring and handles their results;
+ *                the core maps the rings, accepts, and stops.
  */
 #ifndef MUXLAB_CORE_H
 #define MUXLAB_CORE_H
@@ -36,20 +32,66 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* What each backend file defines. */
+/* The three families of I/O model: how the server learns that a client
+ * has something for it. */
+enum family {
+	BLOCKING,    /* a blocking call returns: a thread or process per client
+		      * being served (core-blocking.c) */
+	READINESS,   /* one loop asks the kernel which fds are ready, then
+		      * reads and writes (core-readiness.c) */
+	COMPLETION,  /* one loop hands the kernel the reads and writes
+		      * themselves and collects their results (core-completion.c) */
+};
+
+/* How many clients it serves at once. */
+enum serves {
+	SERVES_ALL,      /* every client it has accepted */
+	SERVES_ONE,      /* one; the rest wait in the listen backlog */
+	SERVES_WORKERS,  /* --workers, each serving one; the rest wait */
+};
+
+/* What each client costs it beside its socket. */
+enum per_client {
+	PER_CLIENT_BUFFER,   /* a buffer while it has data (or from accept on) */
+	PER_CLIENT_NOTHING,  /* buffers come from a shared ring as data comes */
+	PER_CLIENT_THREAD,   /* a thread, and a buffer */
+	PER_CLIENT_PROCESS,  /* a process, and a buffer */
+};
+
+/* What each backend file defines: the model, as facts.  They are written
+ * here once: `bin/echo-NAME --describe` prints them, and the harness, the
+ * tests, the docs and the soak read them from there. */
 struct backend {
-	const char *name;
+	const char *name;            /* BACKEND_NAME: the file's name */
+	const char *model;           /* the model in one line */
+	enum family family;
+	int order;                   /* its place in the teaching order, from 1 */
+	/* The backend to read it beside, the one idea that changes from it,
+	 * and the classic design it is a variant of (NULL: none). */
+	const char *beside;
+	const char *idea;
+	const char *variant_of;
 	/* Serve clients until stop_requested, close every connection, return. */
 	void (*run)(int lfd);
 	/* --workers N: 0 means the backend takes no such option; otherwise
 	 * its default, or WORKERS_PER_CPU for one per CPU it may run on. */
 	int workers;
-	/* --udp: also echo UDP datagrams on the same port (the core's event
-	 * loop does it for any backend that uses loop_init()). */
+	enum serves serves;
+	enum per_client per_client;
+	/* It never waits: a busy loop that burns a CPU with no client. */
+	bool busy;
+	/* --udp: also echo UDP datagrams on the same port (the core's
+	 * readiness loop does it for any backend that uses loop_init()). */
 	bool udp;
 	/* The listening socket gets SO_REUSEPORT, so that the backend can open
 	 * more on the same port (listen_another()). */
 	bool reuseport;
+	/* It starts threads (ThreadSanitizer tests it). */
+	bool threads;
+	/* fds at or above fd_limit cannot be served (select: FD_SETSIZE),
+	 * and why; 0: no limit but RLIMIT_NOFILE. */
+	int fd_limit;
+	const char *fd_limit_why;
 };
 #define WORKERS_PER_CPU (-1)
 extern const struct backend backend;
@@ -88,7 +130,7 @@ extern int fd_capacity;
 void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 void note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* calloc() or die: for setup only.  Memory for one client is asked for
- * with plain calloc(), and a failure refuses that client (conn_refuse). */
+ * with plain calloc(), and a failure refuses that client (client_refuse). */
 void *xcalloc(size_t count, size_t size);
 
 /* Block SIGINT and SIGTERM in the calling thread; *before* gets the mask
@@ -110,27 +152,55 @@ void server_ready_after(int calls);
  * sets .reuseport): the kernel spreads new connections over them. */
 int listen_another(void);
 
-/* ---- Counting clients (every family) ----
+/* ---- Counting clients (every family; core-clients.c) ----
  *
- * --max-conns N: at most N clients are served at once.  One that comes
- * while N are being served waits up to MAX_CONNS_WAIT_MS for one of them
- * to leave (a client that has closed may not be counted out yet), then is
- * closed and counted as refused. */
+ * A client is admitted (accepted and live), refused, or, at --max-conns,
+ * waits for a place: at most N clients are served at once, and one that
+ * comes while N are being served waits up to MAX_CONNS_WAIT_MS for one of
+ * them to leave (a client that has closed may not be counted out yet),
+ * then is closed and counted as refused.  The families admit their
+ * clients in the core; a backend sees them once admitted. */
 #define MAX_CONNS_WAIT_MS 250
 
-/* Forget a client in the connection count (session_end() does it too). */
-void conn_release(void);
+/* Count an admitted client out (client_close() does it too). */
+void client_release(void);
 /* An admitted client got no memory, thread or process after all: count it
  * as refused, not accepted, with one notice saying why (printf-style).  The
- * caller still closes it and releases its slot. */
-void conn_refuse(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* Release fd's slot, then close it: a client that has seen the close and
- * connects again must find the slot free (--max-conns). */
-void session_end(int fd);
+ * caller still closes it (client_close). */
+void client_refuse(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Count fd's client out, then close it: a client that has seen the close
+ * and connects again must find its place free (--max-conns). */
+void client_close(int fd);
 /* Count n bytes echoed. */
 void count_echoed(size_t n);
 
-/* ---- Blocking models: blocking, threads, fork, prefork, pool ---- */
+/* Each process that serves clients counts them in a slot of its own, so
+ * that the count stays exact when one is killed (its parent frees its
+ * slot, and its clients, gone with it, are counted out with it): fork's
+ * children and prefork's workers. */
+/* A free slot for a child about to be made, or -1 if none is left. */
+int slot_new(void);
+/* In the child: count this process's clients in slot from now on. */
+void slot_enter(int slot);
+/* In the parent: the client it admitted last is now the child's in slot. */
+void slot_take_client(int slot);
+/* In the parent, once the process in slot has ended (reaped): forget its
+ * clients, and give the slot out again. */
+void slot_free(int slot);
+
+/* ---- The listening socket (core-listen.c) ---- */
+
+/* Close the listening socket (fork's children, which do not accept). */
+void close_listener(void);
+/* In a worker process that goes on accepting on the listening socket it
+ * inherited (prefork): from now on a stop signal to this process does not
+ * shut that socket down, which would stop every worker.  (A stop that
+ * lands just before accept() blocks is then seen at the next client, or
+ * when the parent shuts the socket down to stop them all.) */
+void detach_listener(void);
+
+/* ---- The blocking family: blocking, threads, pool, fork, prefork
+ * (core-blocking.c) ---- */
 
 /* Wait for a client and return its fd (blocking, close-on-exec), or -1 when
  * interrupted by a signal (EINTR: check stop_requested), when the client
@@ -141,43 +211,28 @@ int accept_client(int lfd);
 /* Echo everything fd sends until it closes, fails, or a stop is requested
  * (the stop handler shuts fd down, so even a blocked write() returns); the
  * caller ends the session.  No memory for its buffer: the client is
- * refused (conn_refuse) and it returns at once. */
+ * refused (client_refuse) and it returns at once. */
 void echo_session(int fd);
 /* At a stop: shut down every socket an echo_session() of this process is
  * serving, so that each returns (the threads of threads and pool; call it
  * after stop_requested is set). */
 void stop_sessions(void);
-/* Close the listening socket (fork's children, which do not accept). */
-void close_listener(void);
 /* Stop child processes (fork, prefork): SIGTERM and SIGCONT to each (a
  * stopped process keeps SIGTERM pending until it runs), then wait up to
  * STOP_GRACE_MS for all to end; any still there is killed with SIGKILL,
  * with a notice.  Reaps every child.  pids[i] <= 0 are skipped. */
 void stop_children(const pid_t *pids, int n);
 #define STOP_GRACE_MS 1000
+/* In a child just forked to serve (fork) or to accept (prefork): true if
+ * its parent is still there.  From now on it gets SIGTERM when the parent
+ * dies (prctl PR_SET_PDEATHSIG), whose handler (the core's) ends its
+ * session; a parent that died before that line is caught by the check. */
+bool child_of(pid_t parent);
 
-/* Each process that serves clients counts them in a slot of its own, so
- * that the count stays exact when one is killed (its parent frees its
- * slot, and its clients, gone with it, are counted out with it). */
-/* A free slot for a child about to be made, or -1 if none is left. */
-int slot_new(void);
-/* In the child: count this process's clients in slot from now on. */
-void slot_enter(int slot);
-/* In the parent: the client it admitted last is now the child's in slot. */
-void slot_take_client(int slot);
-/* In the parent, once the process in slot has ended (reaped): forget its
- * clients, and give the slot out again. */
-void slot_free(int slot);
-/* In a worker process that goes on accepting on the listening socket it
- * inherited (prefork): from now on a stop signal to this process does not
- * shut that socket down, which would stop every worker.  (A stop that
- * lands just before accept() blocks is then seen at the next client, or
- * when the parent shuts the socket down to stop them all.) */
-void detach_listener(void);
-
-/* ---- Event-loop models: spin, select, poll, epoll, epoll-et, reactors ----
+/* ---- The readiness family: spin, select, poll, epoll, epoll-et, reactors
+ * (core-readiness.c) ----
  *
- * The contract between the core and an event backend (compare libev's
+ * The contract between the core and a readiness backend (compare libev's
  * backend_modify):
  *
  * - The core calls the backend's watch, rewatch and unwatch through its
@@ -201,13 +256,11 @@ void detach_listener(void);
 
 enum want { WANT_READ, WANT_WRITE };
 
-/* How the core asks an event backend to change what it waits for. */
+/* How the core asks a readiness backend to change what it waits for. */
 struct mux {
 	int (*watch)(int fd, enum want want);     /* start watching fd; -1: cannot */
 	void (*rewatch)(int fd, enum want want);  /* wait for something else */
 	void (*unwatch)(int fd);                  /* stop, before close(fd) */
-	int fd_limit;            /* fds >= this cannot be watched; 0: none */
-	const char *fd_limit_why;
 };
 
 /* Make lfd non-blocking and watch it, the stop signal's fd and (--udp) the
@@ -220,11 +273,12 @@ bool loop_on_ready(int fd);
 /* Close every connection of this thread's loop (at stop). */
 void loop_close_all(void);
 
-/* ---- Completion models: uring, uring-multishot ----
+/* ---- The completion family: uring, uring-multishot
+ * (core-completion.c) ----
  *
  * The backend hands the kernel the I/O itself, as requests queued on a
  * submission ring, and later reads their results from a completion ring
- * (io_uring).  core-uring.c owns the rings, as core-loop.c owns the event
+ * (io_uring).  core-completion.c owns the rings, as core-readiness.c owns the event
  * loops' accepting: it maps them, submits, hands each completion to the
  * backend, and queues the requests that are no client's own: a multishot
  * accept on the listening socket (out of fds: paused until a client
@@ -238,7 +292,7 @@ void loop_close_all(void);
  *   until its last completion, the first one without IORING_CQE_F_MORE.
  * - on_client(fd) gets every client the core accepted and admitted
  *   (--max-conns, fd_capacity); the backend owns it from then on, and
- *   gives it back with ring_session_end(fd), only when none of its
+ *   gives it back with ring_client_close(fd), only when none of its
  *   requests is in flight: a completion names its fd, and a new client
  *   may get the same number.
  * - After stop_requested is set the backend queues nothing more: the
@@ -277,7 +331,7 @@ int ring_enter(unsigned min_complete);
 void ring_reap(void);
 /* The backend is done with fd (nothing of it in flight): release its slot,
  * close it, and accept again if out of fds paused accepting. */
-void ring_session_end(int fd);
+void ring_client_close(int fd);
 /* At a stop: cancel every request in flight, collect every completion
  * (the backend sees its own), and close the ring. */
 void ring_stop(void);

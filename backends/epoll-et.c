@@ -11,7 +11,17 @@
  * round (that round's wait does not sleep).
  * Limit: RLIMIT_NOFILE.  Used by: nginx, Go's netpoller, Rust's mio (Tokio).
  * Quirk: the kernel registers the open file, not the fd number; a dup()ed or
- * fork()-inherited copy keeps a closed fd reporting (epoll(7), Q6). */
+ * fork()-inherited copy keeps a closed fd reporting (epoll(7), Q6).
+ *
+ * Beside epoll.c (level-triggered becomes edge-triggered): One flag,
+ * `EPOLLET` in `events_for()`, and what it forces: an fd is reported once
+ * per change, not while it stays ready, so the loop must call
+ * `loop_on_ready()` again until it returns false, or the rest of a message
+ * waits for an edge that never comes. To keep one flooding client from
+ * holding the loop, each fd gets `DRAIN_CALLS` calls per round, and one
+ * with work left goes on a busy list, served next round (whose wait then
+ * has a timeout of 0).
+ */
 #include <errno.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -128,4 +138,14 @@ static void backend_run(int lfd)
 }
 /* LAB: end */
 
-const struct backend backend = { .name = BACKEND_NAME, .run = backend_run, .udp = true };
+const struct backend backend = {
+	.name = BACKEND_NAME,
+	.run = backend_run,
+	.model = "edge-triggered epoll, draining each fd with a per-client budget",
+	.family = READINESS,
+	.order = 6,
+	.beside = "epoll",
+	.idea = "level-triggered becomes edge-triggered",
+	.variant_of = "epoll",
+	.udp = true,
+};

@@ -5,15 +5,26 @@
  * pages shared copy-on-write) and a process per client; the parent must
  * reap every child (SIGCHLD, waitpid) or it stays a zombie.  Each child has
  * its own fd table, so the parent never runs out of fds.
- * Limit: RLIMIT_NPROC and memory.  Used by: inetd, OpenSSH, PostgreSQL. */
+ * Limit: RLIMIT_NPROC and memory.  Used by: inetd, OpenSSH, PostgreSQL.
+ *
+ * Beside threads.c (a thread becomes a process): `pthread_create()`
+ * becomes `fork()`. The child runs the session and exits; the parent
+ * closes its copy of the client's fd (or the client would stay open) and
+ * must reap every child, woken by SIGCHLD (`reap_children()`), or they
+ * stay zombies. A stop sends each child SIGTERM. Nothing is shared, so no
+ * lock: each child has its own memory and fd table, at the price of a
+ * `fork()` per client. Start at the bottom: `backend_run()`, `serve()`
+ * and `worker()`.
+ */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "core.h"
+
+#define FIRST_CHILDREN 64  /* room in the lists at start; they grow */
 
 static struct {
 	pid_t *children;  /* live children: to reap, and to stop */
@@ -21,13 +32,34 @@ static struct {
 	int n, cap;
 } state;
 
+static void state_init(void)
+{
+	state.cap = FIRST_CHILDREN;
+	state.children = xcalloc(state.cap, sizeof *state.children);
+	state.slots = xcalloc(state.cap, sizeof *state.slots);
+}
+
+/* The child: the iterative server's session for its one client, then
+ * exit.  It gives its place back before its socket closes: a client that
+ * has seen the close and connects again must find it free (--max-conns);
+ * the parent reaps it later. */
+static void __attribute__((noreturn)) worker(int fd, int slot, pid_t parent)
+{
+	close_listener();
+	slot_enter(slot);
+	if (child_of(parent))
+		echo_session(fd);
+	client_close(fd);
+	_exit(0);
+}
+
 /* Only there so that SIGCHLD interrupts accept() and we reap promptly. */
 static void on_sigchld(int sig)
 {
 	(void)sig;
 }
 
-static void state_init(void)
+static void start_reaping(void)
 {
 	struct sigaction sa = { .sa_handler = on_sigchld };  /* no SA_RESTART */
 
@@ -38,7 +70,7 @@ static void state_init(void)
 /* Room for one more child in the lists, made before the fork. */
 static bool make_room(void)
 {
-	int cap = state.cap ? 2 * state.cap : 64;
+	int cap = 2 * state.cap;
 	pid_t *children;
 	int *slots;
 
@@ -54,6 +86,33 @@ static bool make_room(void)
 	return true;
 }
 
+/* A new process for the client, with a slot of its own to count it in. */
+static void serve(int fd)
+{
+	pid_t parent = getpid();
+	int slot = make_room() ? slot_new() : -1;
+	pid_t pid;
+
+	if (slot < 0) {
+		client_refuse("no room to keep track of one more process");
+		client_close(fd);
+		return;
+	}
+	slot_take_client(slot);  /* from now on the child's, even unborn */
+	pid = fork();
+	if (pid < 0) {
+		client_refuse("fork: %s", strerror(errno));
+		slot_free(slot);
+		close(fd);
+		return;
+	}
+	if (pid == 0)
+		worker(fd, slot, parent);
+	close(fd);  /* the child's now: our copy would keep it open */
+	state.children[state.n] = pid;
+	state.slots[state.n++] = slot;
+}
+
 /* A child has ended, however: its client is gone with it. */
 static void forget(pid_t pid)
 {
@@ -66,45 +125,6 @@ static void forget(pid_t pid)
 			return;
 		}
 	}
-}
-
-static void serve(int fd)
-{
-	pid_t parent = getpid();
-	int slot = make_room() ? slot_new() : -1;
-	pid_t pid;
-
-	if (slot < 0) {
-		conn_refuse("no room to keep track of one more process");
-		session_end(fd);
-		return;
-	}
-	slot_take_client(slot);  /* from now on the child's, even unborn */
-	pid = fork();
-	if (pid < 0) {
-		conn_refuse("fork: %s", strerror(errno));
-		slot_free(slot);
-		close(fd);
-		return;
-	}
-	if (pid == 0) {
-		close_listener();
-		slot_enter(slot);
-		/* The parent stops a child with SIGTERM, whose handler (the
-		 * core's) ends echo_session() after the bytes it has counted;
-		 * and if the parent dies first, the child gets SIGTERM too. */
-		prctl(PR_SET_PDEATHSIG, SIGTERM);
-		if (getppid() == parent)
-			echo_session(fd);
-		/* The child releases its place before its socket closes: a
-		 * client that has seen the close and connects again must find
-		 * it free (--max-conns), and the parent reaps later. */
-		session_end(fd);
-		_exit(0);
-	}
-	close(fd);  /* the child's now: our copy would keep it open */
-	state.children[state.n] = pid;
-	state.slots[state.n++] = slot;
 }
 
 /* A child that exits after this and before accept() blocks stays a zombie
@@ -130,6 +150,7 @@ static void stop_all(void)
 static void backend_run(int lfd)
 {
 	state_init();
+	start_reaping();
 	while (!stop_requested) {
 		int fd;
 
@@ -143,4 +164,13 @@ static void backend_run(int lfd)
 }
 /* LAB: end */
 
-const struct backend backend = { .name = BACKEND_NAME, .run = backend_run };
+const struct backend backend = {
+	.name = BACKEND_NAME,
+	.run = backend_run,
+	.model = "a process per connection",
+	.family = BLOCKING,
+	.order = 12,
+	.beside = "threads",
+	.idea = "a thread becomes a process",
+	.per_client = PER_CLIENT_PROCESS,
+};

@@ -5,7 +5,16 @@
  * scans the array until it has found the nready that are (at worst all of
  * it): ten thousand idle clients slow every round.
  * Limit: RLIMIT_NOFILE (no FD_SETSIZE).  Used by: libevent and libcurl as a
- * fallback, most small servers, anything that must be portable. */
+ * fallback, most small servers, anything that must be portable.
+ *
+ * Beside select.c (bitmaps become an array): select passes two fixed-size
+ * bitmaps, which it overwrites with its answer, so they are copied before
+ * every call, and it walks every bit up to the highest fd. poll passes an
+ * array of (fd, events) and writes its answer beside them (`revents`):
+ * nothing is rebuilt, any fd number fits, and the `fd_limit` line goes.
+ * What stays: the whole array goes to the kernel on every call, and the
+ * loop scans it until it has found every fd the call said was ready.
+ */
 #include <errno.h>
 #include <poll.h>
 #include <string.h>
@@ -87,4 +96,13 @@ static void backend_run(int lfd)
 }
 /* LAB: end */
 
-const struct backend backend = { .name = BACKEND_NAME, .run = backend_run, .udp = true };
+const struct backend backend = {
+	.name = BACKEND_NAME,
+	.run = backend_run,
+	.model = "poll(2): an array of fds passed on every call",
+	.family = READINESS,
+	.order = 4,
+	.beside = "select",
+	.idea = "bitmaps become an array",
+	.udp = true,
+};

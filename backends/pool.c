@@ -8,7 +8,17 @@
  * (at most --workers of them); once that is full the acceptor stops
  * accepting, and the rest wait in the listen backlog.
  * Used by: Apache's worker MPM, Java's thread-pool servers, PgBouncer-style
- * proxies in front of a fixed set of backends. */
+ * proxies in front of a fixed set of backends.
+ *
+ * Beside threads.c (a thread per client becomes a fixed pool): The threads
+ * are made once, at start. The main thread accepts and puts each client in
+ * a bounded queue (`not_empty`, `not_full`); a free worker takes the
+ * oldest with `take()`. Memory stays bounded: at most `--workers` clients
+ * are served and as many wait in the queue; once it is full the acceptor
+ * stops accepting and the rest wait in the listen backlog. The cost is a
+ * lock and a wake-up per client handed over. Start at the bottom:
+ * `backend_run()`, then `serve()`, `take()` and `worker()`.
+ */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +41,13 @@ static struct {
 	.not_empty = PTHREAD_COND_INITIALIZER,
 	.not_full = PTHREAD_COND_INITIALIZER,
 };
+
+static void state_init(void)
+{
+	state.cap = opt.workers;
+	state.queue = xcalloc(state.cap, sizeof *state.queue);
+	state.workers = xcalloc(opt.workers, sizeof *state.workers);
+}
 
 /* Called with the lock held: the next client, or -1 at a stop. */
 static int take(void)
@@ -59,23 +76,20 @@ static void *worker(void *arg)
 			break;
 		pthread_mutex_unlock(&state.lock);
 		echo_session(fd);
-		session_end(fd);
+		client_close(fd);
 		pthread_mutex_lock(&state.lock);
 	}
 	pthread_mutex_unlock(&state.lock);
 	return NULL;
 }
 
-static void state_init(void)
+/* The fixed set of workers, made once.  They inherit this thread's mask:
+ * stop signals go to the main thread, whose accept() they interrupt. */
+static void start_workers(void)
 {
 	sigset_t before;
 	int err;
 
-	state.cap = opt.workers;
-	state.queue = xcalloc(state.cap, sizeof *state.queue);
-	state.workers = xcalloc(opt.workers, sizeof *state.workers);
-	/* The workers inherit this mask: stop signals go to the main thread,
-	 * whose accept() they interrupt. */
 	block_stop_signals(&before);
 	for (int i = 0; i < opt.workers; i++)
 		if ((err = pthread_create(&state.workers[i], NULL, worker, NULL)) != 0)
@@ -103,7 +117,8 @@ static bool wait_for_room(void)
 	return !stop_requested;
 }
 
-static void hand_over(int fd)
+/* The client goes into the queue; a free worker takes it. */
+static void serve(int fd)
 {
 	pthread_mutex_lock(&state.lock);
 	state.queue[(state.head + state.count) % state.cap] = fd;
@@ -118,7 +133,7 @@ static void stop_all(void)
 {
 	pthread_mutex_lock(&state.lock);
 	while (state.count > 0) {
-		session_end(state.queue[state.head]);
+		client_close(state.queue[state.head]);
 		state.head = (state.head + 1) % state.cap;
 		state.count--;
 	}
@@ -135,16 +150,29 @@ static void stop_all(void)
 static void backend_run(int lfd)
 {
 	state_init();
+	start_workers();
 	while (wait_for_room()) {
 		int fd = accept_client(lfd);
 
 		if (fd < 0)
 			continue;  /* a signal, a refused client, or out of fds */
-		hand_over(fd);
+		serve(fd);
 	}
 	stop_all();
 }
 /* LAB: end */
 
-const struct backend backend = { .name = BACKEND_NAME, .run = backend_run,
-				 .workers = DEFAULT_WORKERS };
+const struct backend backend = {
+	.name = BACKEND_NAME,
+	.run = backend_run,
+	.model = "a fixed pool of threads fed by one acceptor",
+	.family = BLOCKING,
+	.order = 11,
+	.beside = "threads",
+	.idea = "a thread per client becomes a fixed pool",
+	.variant_of = "threads",
+	.workers = DEFAULT_WORKERS,
+	.serves = SERVES_WORKERS,
+	.per_client = PER_CLIENT_THREAD,
+	.threads = true,
+};

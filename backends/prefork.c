@@ -9,11 +9,21 @@
  * Limit: --workers clients at a time; the rest wait in the listen backlog.
  * The parent only starts the children, replaces one that dies, and stops
  * them all.  Used by: Apache's prefork MPM, PHP-FPM, Gunicorn's sync
- * workers, PostgreSQL's connection poolers' backends. */
+ * workers, PostgreSQL's connection poolers' backends.
+ *
+ * Beside fork.c (a process per client becomes a fixed set): The children
+ * are forked at start, and each runs the iterative server's accept loop on
+ * the listening socket it inherited: the kernel hands each new connection
+ * to one child blocked in `accept()`. The parent no longer accepts at all:
+ * it waits for children, replaces one that dies (releasing its client's
+ * slot if it died mid-session), and stops them all. No `fork()` per
+ * client; `--workers` clients at a time. Most of the file differs: read
+ * prefork's `worker()`, `start_workers()` and `backend_run()` against
+ * fork's `worker()`, `serve()` and `backend_run()`.
+ */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -26,42 +36,6 @@ static struct {
 	int *slots;           /* where worker i counts its client */
 } state;
 
-/* The iterative server (blocking.c), in worker i. */
-static void child_run(int lfd)
-{
-	detach_listener();
-	while (!stop_requested) {
-		int fd = accept_client(lfd);
-
-		if (fd < 0)
-			continue;  /* a signal, a refused client, out of fds, a stop */
-		echo_session(fd);
-		session_end(fd);
-	}
-	_exit(0);
-}
-
-/* Worker i's process; 0 if fork() failed (errno says why). */
-static pid_t start_child(int lfd, int i)
-{
-	pid_t parent = getpid();
-	pid_t pid = fork();
-
-	if (pid < 0)
-		return 0;
-	if (pid == 0) {
-		/* The parent stops a child with SIGTERM, whose handler (the
-		 * core's) ends its session; if the parent dies first, the
-		 * child gets SIGTERM too. */
-		prctl(PR_SET_PDEATHSIG, SIGTERM);
-		if (getppid() != parent)
-			_exit(0);
-		slot_enter(state.slots[i]);
-		child_run(lfd);
-	}
-	return pid;
-}
-
 static void state_init(void)
 {
 	state.children = xcalloc(opt.workers, sizeof *state.children);
@@ -71,13 +45,43 @@ static void state_init(void)
 			die("no slot to count worker %d's clients in", i + 1);
 }
 
+/* A worker: the iterative server (blocking.c), on the listening socket it
+ * inherited, counting its client in its slot. */
+static void __attribute__((noreturn)) worker(int lfd, int slot, pid_t parent)
+{
+	detach_listener();
+	slot_enter(slot);
+	if (!child_of(parent))
+		_exit(0);
+	while (!stop_requested) {
+		int fd = accept_client(lfd);
+
+		if (fd < 0)
+			continue;  /* a signal, a refused client, out of fds, a stop */
+		echo_session(fd);
+		client_close(fd);
+	}
+	_exit(0);
+}
+
+/* Worker i's process; 0 if fork() failed (errno says why). */
+static pid_t start_worker(int lfd, int i)
+{
+	pid_t parent = getpid();
+	pid_t pid = fork();
+
+	if (pid == 0)
+		worker(lfd, state.slots[i], parent);
+	return pid < 0 ? 0 : pid;
+}
+
 /* Every worker, then the ready line: a server with none is no server. */
 static void start_workers(int lfd)
 {
 	int started = 0, err = 0;
 
 	for (int i = 0; i < opt.workers; i++) {
-		if ((state.children[i] = start_child(lfd, i)) > 0)
+		if ((state.children[i] = start_worker(lfd, i)) > 0)
 			started++;
 		else
 			err = errno;
@@ -104,7 +108,7 @@ static void replace(pid_t pid, int status, int lfd)
 			note("worker %d ended (%s %d); starting another", (int)pid,
 			     WIFSIGNALED(status) ? "signal" : "exit status",
 			     WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
-		state.children[i] = stop_requested ? 0 : start_child(lfd, i);
+		state.children[i] = stop_requested ? 0 : start_worker(lfd, i);
 		if (!stop_requested && !state.children[i])
 			note("fork: %s; one worker fewer", strerror(errno));
 		return;
@@ -119,9 +123,9 @@ static void stop_all(void)
 }
 
 /* LAB: run */
-/* The parent waits for children to end.  A stop signal interrupts wait()
+/* The parent waits for workers to end.  A stop signal interrupts wait()
  * (no SA_RESTART), and its handler shuts the shared listening socket down,
- * so every child's accept() fails and it exits: even a stop that lands
+ * so every worker's accept() fails and it exits: even a stop that lands
  * just before wait() blocks ends the wait. */
 static void backend_run(int lfd)
 {
@@ -140,5 +144,16 @@ static void backend_run(int lfd)
 }
 /* LAB: end */
 
-const struct backend backend = { .name = BACKEND_NAME, .run = backend_run,
-				 .workers = DEFAULT_WORKERS };
+const struct backend backend = {
+	.name = BACKEND_NAME,
+	.run = backend_run,
+	.model = "a fixed set of processes accepting on one socket",
+	.family = BLOCKING,
+	.order = 13,
+	.beside = "fork",
+	.idea = "a process per client becomes a fixed set",
+	.variant_of = "fork",
+	.workers = DEFAULT_WORKERS,
+	.serves = SERVES_WORKERS,
+	.per_client = PER_CLIENT_PROCESS,
+};

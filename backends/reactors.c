@@ -8,7 +8,16 @@
  * with the loop that accepted it: no locks, no hand-over.
  * Cost per wait: O(ready fds), per loop.  Limit: RLIMIT_NOFILE in all; one
  * busy client cannot move to an idle loop.  Used by: nginx (one worker per
- * CPU with reuseport), Envoy, Seastar, Netty's event-loop groups. */
+ * CPU with reuseport), Envoy, Seastar, Netty's event-loop groups.
+ *
+ * Beside epoll.c (one loop becomes one loop per CPU): The loop is the
+ * same, line for line. Its state becomes `_Thread_local`, `backend_run()`
+ * becomes `reactor()`, run in `--workers` threads, and each thread gets
+ * its own listening socket on the same port from `listen_another()`
+ * (`.reuseport = true`: SO_REUSEPORT). The kernel spreads new connections
+ * over the sockets; a connection stays with the loop that accepted it: no
+ * locks, no hand-over.
+ */
 #include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -131,5 +140,16 @@ static void backend_run(int lfd)
 }
 /* LAB: end */
 
-const struct backend backend = { .name = BACKEND_NAME, .run = backend_run,
-				 .workers = WORKERS_PER_CPU, .reuseport = true };
+const struct backend backend = {
+	.name = BACKEND_NAME,
+	.run = backend_run,
+	.model = "one epoll loop per CPU, SO_REUSEPORT listeners",
+	.family = READINESS,
+	.order = 7,
+	.beside = "epoll",
+	.idea = "one loop becomes one loop per CPU",
+	.variant_of = "epoll",
+	.workers = WORKERS_PER_CPU,
+	.reuseport = true,
+	.threads = true,
+};

@@ -7,7 +7,16 @@
  * walk skips 64 clear bits at a time and costs little (lab 03 measures it).
  * Limit: fds below FD_SETSIZE (1024).  An fd_set is a fixed-size bitmap:
  * FD_SET() on a larger fd writes past its end, so such clients are refused.
- * Used by: early BSD servers, Redis and libevent as a fallback, scripts. */
+ * Used by: early BSD servers, Redis and libevent as a fallback, scripts.
+ *
+ * Beside spin.c (a waiting call): spin never waits: every round it tries
+ * every fd, ready or not, and most calls fail with EAGAIN. select adds the
+ * one thing spin lacks, a call that sleeps until some fd is ready. Look at
+ * the state (a list of fds becomes two bitmaps and the highest fd),
+ * `wait_ready()` (which now copies the watch sets and sleeps in
+ * `select()`), the loop (it tries only the fds whose bit is set), and the
+ * `fd_limit` in its struct backend: the price, fds below FD_SETSIZE.
+ */
 #include <errno.h>
 #include <string.h>
 #include <sys/select.h>
@@ -63,10 +72,7 @@ static int wait_ready(void)
 }
 /* LAB: end */
 
-static const struct mux mux = {
-	.watch = watch, .rewatch = rewatch, .unwatch = unwatch,
-	.fd_limit = FD_SETSIZE, .fd_limit_why = "select() cannot watch fds >= FD_SETSIZE",
-};
+static const struct mux mux = { .watch = watch, .rewatch = rewatch, .unwatch = unwatch };
 
 static void state_init(void)
 {
@@ -93,4 +99,15 @@ static void backend_run(int lfd)
 }
 /* LAB: end */
 
-const struct backend backend = { .name = BACKEND_NAME, .run = backend_run, .udp = true };
+const struct backend backend = {
+	.name = BACKEND_NAME,
+	.run = backend_run,
+	.model = "select(2) bitmaps, fds below FD_SETSIZE",
+	.family = READINESS,
+	.order = 3,
+	.beside = "spin",
+	.idea = "a waiting call",
+	.udp = true,
+	.fd_limit = FD_SETSIZE,
+	.fd_limit_why = "select() cannot watch fds >= FD_SETSIZE",
+};

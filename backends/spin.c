@@ -71,4 +71,12 @@ static void backend_run(int lfd)
 }
 /* LAB: end */
 
-const struct backend backend = { .name = BACKEND_NAME, .run = backend_run, .udp = true };
+const struct backend backend = {
+	.name = BACKEND_NAME,
+	.run = backend_run,
+	.model = "non-blocking sockets in a busy loop, no waiting call",
+	.family = READINESS,
+	.order = 2,
+	.udp = true,
+	.busy = true,
+};

@@ -4,7 +4,17 @@
  * iterative server; a blocked read() stops only its own thread.
  * Cost: a thread (stack, kernel task) per client, and a context switch
  * per message.  Limit: memory and scheduler load at thousands of threads.
- * Used by: classic Java servers, Apache's worker MPM (with a pool). */
+ * Used by: classic Java servers, Apache's worker MPM (with a pool).
+ *
+ * Beside blocking.c (one client at a time becomes a thread per client):
+ * The same `accept_client()` loop and the same `echo_session()`; only
+ * `serve()` changes: it starts a detached thread for the session and
+ * returns to accept at once, so a blocked `read()` stops only its own
+ * thread. What comes with threads: a count of live workers under a lock,
+ * the stop signals blocked in the workers so they reach the main thread,
+ * and a stop that shuts every session down and waits for the last one
+ * (`stop_all()`).
+ */
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -33,7 +43,7 @@ static void *worker(void *arg)
 	int fd = (int)(intptr_t)arg;
 
 	echo_session(fd);
-	session_end(fd);
+	client_close(fd);
 	pthread_mutex_lock(&state.lock);
 	if (--state.nworkers == 0)
 		pthread_cond_signal(&state.none_left);
@@ -56,8 +66,8 @@ static void serve(int fd)
 	err = pthread_create(&tid, &state.detached, worker, (void *)(intptr_t)fd);
 	pthread_sigmask(SIG_SETMASK, &before, NULL);
 	if (err) {
-		conn_refuse("pthread_create: %s", strerror(err));
-		session_end(fd);
+		client_refuse("pthread_create: %s", strerror(err));
+		client_close(fd);
 		pthread_mutex_lock(&state.lock);
 		state.nworkers--;
 		pthread_mutex_unlock(&state.lock);
@@ -91,4 +101,14 @@ static void backend_run(int lfd)
 }
 /* LAB: end */
 
-const struct backend backend = { .name = BACKEND_NAME, .run = backend_run };
+const struct backend backend = {
+	.name = BACKEND_NAME,
+	.run = backend_run,
+	.model = "a thread per connection",
+	.family = BLOCKING,
+	.order = 10,
+	.beside = "blocking",
+	.idea = "one client at a time becomes a thread per client",
+	.per_client = PER_CLIENT_THREAD,
+	.threads = true,
+};

@@ -33,7 +33,23 @@
  * message but the send.  Limit: RLIMIT_NOFILE; clients that do not read
  * can hold every buffer between them, and then the others wait.
  * Linux 6.1 (DEFER_TASKRUN), io_uring allowed.
- * Used by: liburing's examples/proxy.c, and servers modelled on it. */
+ * Used by: liburing's examples/proxy.c, and servers modelled on it.
+ *
+ * Beside uring.c (a receive per message becomes one per client): uring
+ * queues a receive for every message, into the client's own buffer. Here
+ * `queue_recv()` arms a multishot receive once, at accept: it completes
+ * for every message and stays armed while `IORING_CQE_F_MORE` says so, and
+ * each completion names a buffer the kernel took from a ring the server
+ * registered at start (`bufs_init()`); `buf_return()` puts it back once
+ * its echo is sent. A client owns no buffer, so its echo becomes a list of
+ * ring buffers (`echo_push()`, `echo_pop()`), and what was one request at
+ * a time gets states: a receive that completes while an echo is pending is
+ * cancelled (`queue_stop_recv()`), one that ends for want of buffers
+ * (ENOBUFS) waits for `buf_return()`, and `conn_next()` closes a client
+ * only once nothing of it is in flight. `state_init()` adds two setup
+ * flags, SINGLE_ISSUER and DEFER_TASKRUN: the kernel completes requests
+ * when the server waits for them, not whenever they are ready.
+ */
 #include <errno.h>
 #include <linux/io_uring.h>
 #include <stdint.h>
@@ -165,7 +181,7 @@ static void conn_close(int fd, struct conn *c)
 	while (c->first >= 0)
 		echo_pop(c);
 	*c = (struct conn){ 0 };
-	ring_session_end(fd);
+	ring_client_close(fd);
 }
 
 static void conn_open(int fd)
@@ -336,4 +352,14 @@ static void backend_run(int lfd)
 }
 /* LAB: end */
 
-const struct backend backend = { .name = BACKEND_NAME, .run = backend_run };
+const struct backend backend = {
+	.name = BACKEND_NAME,
+	.run = backend_run,
+	.model = "io_uring as its networking users run it: multishot receive into a shared buffer ring",
+	.family = COMPLETION,
+	.order = 9,
+	.beside = "uring",
+	.idea = "a receive per message becomes one per client",
+	.variant_of = "uring",
+	.per_client = PER_CLIENT_NOTHING,
+};

@@ -5,7 +5,7 @@
  * queue entries, and later reads their results as completion queue
  * entries, in two rings it shares with the kernel.  One io_uring_enter()
  * submits everything queued and waits for a completion, so with many
- * clients one syscall carries many messages.  core-uring.c maps the rings,
+ * clients one syscall carries many messages.  core-completion.c maps the rings,
  * accepts (one multishot accept for every client) and stops; this file is
  * what happens to one client's bytes:
  *   recv, then send     one request in flight per client: receive, send the
@@ -19,7 +19,20 @@
  * accept on, idle or not (the readiness loops allocate at the first read).
  * Cost per enter: O(requests submitted and completed).  Limit: RLIMIT_NOFILE;
  * Linux 5.19, and io_uring allowed (kernel.io_uring_disabled, seccomp).
- * Used by: Seastar/ScyllaDB, TigerBeetle, tokio-uring, QEMU's block layer. */
+ * Used by: Seastar/ScyllaDB, TigerBeetle, tokio-uring, QEMU's block layer.
+ *
+ * Beside epoll.c (readiness becomes completion): The longest diff here,
+ * because the idea is the biggest change: epoll asks which fds are ready
+ * and lets the core read and write; uring queues the accepts, receives and
+ * sends themselves on a submission ring shared with the kernel and
+ * collects their results from a completion ring, one `io_uring_enter()`
+ * for everything queued (`wait_ready()`). It does its own I/O, so
+ * `watch()` and its kin become `queue_recv()` and `conn_send_pending()`,
+ * and the loop hands each completion to `conn_on_recv()` or
+ * `conn_on_send()` through `ring_reap()` instead of each ready fd to
+ * `loop_on_ready()`. The rings' mapping, the accept and the stop are in
+ * `core-completion.c`, as accepting is in `core-readiness.c` for epoll.
+ */
 #include <errno.h>
 #include <linux/io_uring.h>
 #include <stdint.h>
@@ -71,7 +84,7 @@ static void conn_close(int fd, struct conn *c)
 {
 	free(c->buf);
 	*c = (struct conn){ 0 };
-	ring_session_end(fd);
+	ring_client_close(fd);
 }
 
 static void conn_open(int fd)
@@ -80,7 +93,7 @@ static void conn_open(int fd)
 
 	*c = (struct conn){ .open = true, .buf = calloc(1, opt.bufsize) };
 	if (!c->buf) {
-		conn_refuse("no memory for its %zu-byte buffer", opt.bufsize);
+		client_refuse("no memory for its %zu-byte buffer", opt.bufsize);
 		conn_close(fd, c);
 		return;
 	}
@@ -172,4 +185,12 @@ static void backend_run(int lfd)
 }
 /* LAB: end */
 
-const struct backend backend = { .name = BACKEND_NAME, .run = backend_run };
+const struct backend backend = {
+	.name = BACKEND_NAME,
+	.run = backend_run,
+	.model = "io_uring: a receive, then a send, per message, each client's own buffer",
+	.family = COMPLETION,
+	.order = 8,
+	.beside = "epoll",
+	.idea = "readiness becomes completion",
+};

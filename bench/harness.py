@@ -53,8 +53,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import muxbench  # noqa: E402
 
 ALL_SUITES = ["concurrency", "msgsize", "idle", "connect", "cpu", "syscalls"]
-IDLE_QUICK = ("select", "poll", "epoll")
-IDLE_FULL = IDLE_QUICK + ("spin", "epoll-et", "reactors", "uring")
 
 
 def words(text):
@@ -266,11 +264,7 @@ def main():
                "--repeat", str(s["repeat"])]
         backends = s["backends"]
         if suite == "idle":
-            # The C10K comparison is between the readiness APIs; the full run
-            # adds the other event loops (10,000 threads or processes would
-            # measure the machine, not the I/O model).
-            wanted = IDLE_FULL if s["full"] else IDLE_QUICK
-            backends = [b for b in backends if b in wanted] or backends
+            backends = muxbench.idle_backends(backends, s["full"]) or backends
         cmd += ["--backends", ",".join(backends)] + (["--full"] if s["full"] else [])
         code = run_suite(cmd)
         if stopped_by:

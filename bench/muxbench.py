@@ -24,26 +24,75 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(ROOT, "bin")
-# The order backends are run and shown in: the classic designs first, from
-# the simplest, then each one's variants.  A backend not named here (a new
-# file in backends/) comes last; the list of backends itself is the
-# Makefile's, which is every backends/*.c.
-TEACHING_ORDER = ["blocking", "spin", "select", "poll", "epoll", "epoll-et", "reactors",
-                  "uring", "threads", "pool", "fork", "prefork"]
 FIXED_PORT = 7007  # the port shown in commands meant for copying
 READY_TIMEOUT_S = 5
 STOP_TIMEOUT_S = 5
+DESCRIBE_TIMEOUT_S = 2
+
+
+def server_path(name):
+    """bin/echo-<backend>, or a reference server such as ref/echo-libuv."""
+    if "/" in name:
+        return os.path.join(BIN, name)
+    return os.path.join(BIN, "echo-" + name)
+
+
+def describe(backend, bindir=BIN, cache={}):
+    """The facts of a backend's model, from `bin/echo-NAME --describe`
+    (its struct backend): {"family": "readiness", "order": "5", ...}; {}
+    for a server that does not describe itself (a reference server, an
+    unbuilt one).  What the harness, the tests and the docs know of a
+    backend comes from here, not from tables of their own."""
+    key = (backend, bindir)
+    if key not in cache:
+        path = server_path(backend) if bindir == BIN else os.path.join(bindir, "echo-" + backend)
+        try:
+            out = subprocess.run([path, "--describe"], capture_output=True, text=True,
+                                 timeout=DESCRIBE_TIMEOUT_S).stdout
+        except (OSError, subprocess.TimeoutExpired):  # none, or no such option
+            out = ""
+        cache[key] = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+    return cache[key]
+
+
+def teaching_order(backend):
+    """Where a backend comes in the order a reader meets the models: its
+    --describe order; one without (a new file) last, by name."""
+    order = describe(backend).get("order", "0")
+    return (int(order) if order.isdigit() and int(order) > 0 else 10 ** 6, backend)
 
 
 def makefile_backends():
-    """Every backend, as `make print-backends` lists them, in TEACHING_ORDER."""
+    """Every backend, as `make print-backends` lists them (every
+    backends/*.c but the core's), in the teaching order."""
     out = subprocess.run(["make", "-s", "--no-print-directory", "-C", ROOT, "print-backends"],
                          capture_output=True, text=True, check=True).stdout.split()
-    known = [b for b in TEACHING_ORDER if b in out]
-    return known + sorted(set(out) - set(known))
+    return sorted(out, key=teaching_order)
+
+
+def serves(backend):
+    """"all", "one" (blocking) or "workers" (pool, prefork): how many
+    clients it serves at once."""
+    return describe(backend).get("serves", "all")
 
 
 BACKENDS = makefile_backends()
+
+
+def idle_backends(backends, full):
+    """The C10K comparison is between ways of waiting on many fds: the
+    quick run takes the classic readiness APIs (select, poll, epoll: family
+    readiness, waiting, no variant), the full one every event loop
+    (readiness and completion).  10,000 threads or processes would measure
+    the machine, not the I/O model."""
+    def wanted(b):
+        d = describe(b)
+        if full:
+            return d.get("family") in ("readiness", "completion")
+        return (d.get("family") == "readiness" and d.get("busy") == "no" and
+                not d.get("variant_of"))
+    return [b for b in backends if wanted(b)]
+
 # A run whose load generator used this much of its CPU measured the client
 # as much as the server: on loopback each side pays the TCP path of one
 # direction, so a client cannot be much cheaper than an efficient server.
@@ -171,13 +220,6 @@ def pin_plan():
             raise SystemExit("bench: %s=%s: this process may use CPUs %s only"
                              % (name, text, ",".join(map(str, mine))))
     return server, loadgen
-
-
-def server_path(name):
-    """bin/echo-<backend>, or a reference server such as ref/echo-libuv."""
-    if "/" in name:
-        return os.path.join(BIN, name)
-    return os.path.join(BIN, "echo-" + name)
 
 
 class Server:
@@ -416,14 +458,14 @@ TRIES = 3
 # What blocking's runs at more than one connection must end in, by design:
 # the clients it never accepts time out (loadgen's reply-timeout error).
 # Any other error of blocking is a real failure.
-BLOCKING_EXPECTED_ERROR = "no reply on connection"
+ONE_AT_A_TIME_ERROR = "no reply on connection"
 
 
 def expected_error(backend, error):
     """True for the one error a backend makes by design (see above)."""
     if error.startswith("loadgen: "):
         error = error[len("loadgen: "):]
-    return backend == "blocking" and error.startswith(BLOCKING_EXPECTED_ERROR)
+    return serves(backend) == "one" and error.startswith(ONE_AT_A_TIME_ERROR)
 
 
 def stop_on_signals():
@@ -462,7 +504,7 @@ def reply_timeout(backend, duration=1.0):
     error.  Generous (a fork server starting 1000 children on one CPU is slow
     to answer the last ones), but short for blocking, which by design never
     answers its second client: each of its runs lasts that long."""
-    return max(0.5, duration) if backend == "blocking" else 5
+    return max(0.5, duration) if serves(backend) == "one" else 5
 
 
 # prefork and pool serve each client with one worker for as long as it
@@ -470,13 +512,11 @@ def reply_timeout(backend, duration=1.0):
 # servers).  The harness gives them as many workers as the run has
 # connections, as UNP does: with fewer, the clients beyond them are not
 # served at all, and the run measures nothing but that.
-FIXED_WORKERS = ("pool", "prefork")
-
-
 def workers_for(backend, loadgen_args):
-    """The server arguments that give a FIXED_WORKERS backend a worker per
-    connection of this run (loadgen's --conns)."""
-    if backend not in FIXED_WORKERS:
+    """The server arguments that give a backend that serves --workers
+    clients at a time a worker per connection of this run (loadgen's
+    --conns)."""
+    if serves(backend) != "workers":
         return []
     return ["--workers", conns_of(loadgen_args)]
 

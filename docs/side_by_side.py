@@ -9,9 +9,12 @@ committed page is what it writes.
 The page is static and offline: inline CSS, no script, no remote font, no
 link outside itself.  The C highlighter below knows comments, strings,
 character constants, preprocessor directives, keywords, type names and
-numbers, which is all a reader needs to tell code from prose.  The output
-depends on nothing but the files in backends/, so two runs give the same
-bytes.  Python 3 standard library only.
+numbers, which is all a reader needs to tell code from prose.  The pairs
+are the backends' own: each says what to read it beside and its one idea
+(`bin/echo-NAME --describe`), and its file's header comment has the note
+("Beside LEFT.c (IDEA): ...").  The output depends on nothing but
+backends/ (built), so two runs give the same bytes.  Python 3 standard
+library only.
 """
 
 import argparse
@@ -20,117 +23,51 @@ import html
 import itertools
 import os
 import re
+import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(ROOT, "docs", "side-by-side.html")
 
-# (left, right, the one idea in a few words, the note).  Each note says what
-# changes and where to look; docs/backends.md has the costs and limits.
-PAIRS = [
-    ("spin", "select", "a waiting call",
-     "spin never waits: every round it tries every fd, ready or not, and most "
-     "calls fail with EAGAIN. select adds the one thing spin lacks, a call that "
-     "sleeps until some fd is ready. Look at the state (a list of fds becomes two "
-     "bitmaps and the highest fd), <code>wait_ready()</code> (which now copies the "
-     "watch sets and sleeps in <code>select()</code>), the loop (it tries only the "
-     "fds whose bit is set), and the <code>fd_limit</code> in <code>mux</code>: "
-     "the price, fds below FD_SETSIZE."),
-    ("select", "poll", "bitmaps become an array",
-     "select passes two fixed-size bitmaps, which it overwrites with its answer, "
-     "so they are copied before every call, and it walks every bit up to the "
-     "highest fd. poll passes an array of (fd, events) and writes its answer "
-     "beside them (<code>revents</code>): nothing is rebuilt, any fd number "
-     "fits, and the <code>fd_limit</code> line goes. What stays: the whole array "
-     "goes to the kernel on every call, and the loop scans it until it has found "
-     "every fd the call said was ready."),
-    ("poll", "epoll", "the caller's list becomes the kernel's list",
-     "<code>watch</code>, <code>rewatch</code> and <code>unwatch</code> stop "
-     "editing an array and become <code>epoll_ctl()</code> ADD, MOD and DEL: the "
-     "interest list lives in the kernel and changes only when a connection's "
-     "wants change. <code>epoll_wait()</code> returns only the ready fds, so the "
-     "loop no longer scans the idle ones: a wait costs O(ready fds), not O(watched "
-     "fds). The idle suite of <code>make bench</code> shows the difference."),
-    ("epoll", "epoll-et", "level-triggered becomes edge-triggered",
-     "One flag, <code>EPOLLET</code> in <code>events_for()</code>, and what it "
-     "forces: an fd is reported once per change, not while it stays ready, so "
-     "the loop must call <code>loop_on_ready()</code> again until it returns "
-     "false, or the rest of a message waits for an edge that never comes. To keep "
-     "one flooding client from holding the loop, each fd gets "
-     "<code>DRAIN_CALLS</code> calls per round, and one with work left goes on a "
-     "busy list, served next round (whose wait then has a timeout of 0)."),
-    ("epoll", "reactors", "one loop becomes one loop per CPU",
-     "The loop is the same, line for line. Its state becomes "
-     "<code>_Thread_local</code>, <code>backend_run()</code> becomes "
-     "<code>reactor()</code>, run in <code>--workers</code> threads, and each "
-     "thread gets its own listening socket on the same port from "
-     "<code>listen_another()</code> (<code>.reuseport = true</code>: "
-     "SO_REUSEPORT). The kernel spreads new connections over the sockets; a "
-     "connection stays with the loop that accepted it: no locks, no hand-over."),
-    ("epoll", "uring", "readiness becomes completion",
-     "The longest diff here, because the idea is the biggest change: epoll asks "
-     "which fds are ready and lets the core read and write; uring queues the "
-     "accepts, receives and sends themselves on a submission ring shared with "
-     "the kernel and collects their results from a completion ring, one "
-     "<code>io_uring_enter()</code> for everything queued (<code>wait_ready()</code>). "
-     "It does its own I/O, so <code>watch()</code> and its kin become "
-     "<code>queue_recv()</code> and <code>conn_send_pending()</code>, and the "
-     "loop hands each completion to <code>conn_on_recv()</code> or "
-     "<code>conn_on_send()</code> through <code>ring_reap()</code> instead of "
-     "each ready fd to <code>loop_on_ready()</code>. The rings' mapping, the "
-     "accept and the stop are in <code>core-uring.c</code>, as accepting is in "
-     "<code>core-loop.c</code> for epoll."),
-    ("uring", "uring-multishot", "a receive per message becomes one per client",
-     "uring queues a receive for every message, into the client's own buffer. "
-     "Here <code>queue_recv()</code> arms a multishot receive once, at accept: it "
-     "completes for every message and stays armed while "
-     "<code>IORING_CQE_F_MORE</code> says so, and each completion names a buffer "
-     "the kernel took from a ring the server registered at start "
-     "(<code>bufs_init()</code>); <code>buf_return()</code> puts it back once its "
-     "echo is sent. A client owns no buffer, so its echo becomes a list of ring "
-     "buffers (<code>echo_push()</code>, <code>echo_pop()</code>), and what was "
-     "one request at a time gets states: a receive that completes while an echo "
-     "is pending is cancelled (<code>queue_stop_recv()</code>), one that ends for "
-     "want of buffers (ENOBUFS) waits for <code>buf_return()</code>, and "
-     "<code>conn_next()</code> closes a client only once nothing of it is in "
-     "flight. <code>state_init()</code> adds two setup flags, SINGLE_ISSUER and "
-     "DEFER_TASKRUN: the kernel completes requests when the server waits for "
-     "them, not whenever they are ready."),
-    ("blocking", "threads", "one client at a time becomes a thread per client",
-     "The same <code>accept_client()</code> loop and the same "
-     "<code>echo_session()</code>; only <code>serve()</code> changes: it starts a "
-     "detached thread for the session and returns to accept at once, so a blocked "
-     "<code>read()</code> stops only its own thread. What comes with threads: a "
-     "count of live workers under a lock, the stop signals blocked in the workers "
-     "so they reach the main thread, and a stop that shuts every session down "
-     "and waits for the last one (<code>stop_all()</code>)."),
-    ("threads", "fork", "a thread becomes a process",
-     "<code>pthread_create()</code> becomes <code>fork()</code>. The child runs "
-     "the session and exits; the parent closes its copy of the client's fd (or "
-     "the client would stay open) and must reap every child, woken by SIGCHLD "
-     "(<code>reap_children()</code>), or they stay zombies. A stop sends each "
-     "child SIGTERM. Nothing is shared, so no lock: each child has its own memory "
-     "and fd table, at the price of a <code>fork()</code> per client. Start at the "
-     "bottom: <code>backend_run()</code> and <code>serve()</code>."),
-    ("threads", "pool", "a thread per client becomes a fixed pool",
-     "The threads are made once, at start. The main thread accepts and puts each "
-     "client in a bounded queue (<code>not_empty</code>, <code>not_full</code>); "
-     "a free worker takes the oldest with <code>take()</code>. Memory stays "
-     "bounded: at most <code>--workers</code> clients are served and as many "
-     "wait in the queue; once it is full the acceptor stops accepting and the "
-     "rest wait in the listen backlog. The cost is a lock and a wake-up per "
-     "client handed over. Start at the bottom: <code>backend_run()</code>, then "
-     "<code>hand_over()</code>, <code>take()</code> and <code>worker()</code>."),
-    ("fork", "prefork", "a process per client becomes a fixed set",
-     "The children are forked at start, and each runs the iterative server's "
-     "accept loop on the listening socket it inherited: the kernel hands each "
-     "new connection to one child blocked in <code>accept()</code>. The parent "
-     "no longer accepts at all: it waits for children, replaces one that dies "
-     "(releasing its client's slot if it died mid-session), and stops them all. "
-     "No <code>fork()</code> per client; <code>--workers</code> clients at a "
-     "time. Most of the file differs: read prefork's <code>child_run()</code> "
-     "and <code>backend_run()</code> against fork's <code>serve()</code> and "
-     "<code>backend_run()</code>."),
-]
+sys.path.insert(0, os.path.join(ROOT, "bench"))
+import muxbench  # noqa: E402
+
+# A backend file's header comment carries the note of its pair: the
+# paragraph "Beside LEFT.c (IDEA): NOTE", LEFT and IDEA being its
+# --describe's beside and idea.
+BESIDE = re.compile(r"^Beside (\S+)\.c \(([^)]*)\): (.*)$", re.S)
+
+
+def header_note(backend):
+    """(left, idea, note as HTML) from the "Beside" paragraph of the header
+    comment of backends/BACKEND.c, or None."""
+    with open(os.path.join(ROOT, "backends", backend + ".c")) as f:
+        text = f.read()
+    comment = text[text.index("/*") + 2:text.index("*/")]
+    lines = [re.sub(r"^\s*\* ?", "", line) for line in comment.splitlines()]
+    for para in " ".join(l if l else "\n" for l in lines).split("\n"):
+        m = BESIDE.match(para.strip())
+        if m:
+            note = html.escape(" ".join(m.group(3).split()))
+            return m.group(1), m.group(2), re.sub(r"`([^`]*)`", r"<code>\1</code>", note)
+    return None
+
+
+def pairs():
+    """(left, right, idea, note) for every backend that says what to read
+    it beside, in the teaching order of the right one."""
+    out = []
+    for right in muxbench.BACKENDS:
+        facts = muxbench.describe(right)
+        if not facts.get("beside"):
+            continue
+        found = header_note(right)
+        if not found or found[0] != facts["beside"] or found[1] != facts["idea"]:
+            raise SystemExit("side_by_side: backends/%s.c: its header comment needs a "
+                             "paragraph 'Beside %s.c (%s): ...'" % (
+                                 right, facts["beside"], facts["idea"]))
+        out.append((facts["beside"], right, facts["idea"], found[2]))
+    return out
+
 
 MARK = re.compile(r"^\s*/\* LAB: \S+ \*/$")
 LIKE = 0.6                # lines at least this alike face each other in a diff
@@ -391,9 +328,10 @@ def section(left, right, idea, note, following=None):
 
 
 def page():
+    shown = pairs()
     contents = "\n".join(
         '<li><a href="#%s-%s">%s &#8594; %s</a>: <span class="idea">%s</span></li>' % (
-            left, right, left, right, idea) for left, right, idea, _ in PAIRS)
+            left, right, left, right, idea) for left, right, idea, _ in shown)
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en">',
@@ -428,7 +366,7 @@ def page():
         "<main>",
     ]
     parts += [section(*pair, following=nxt) for pair, nxt in
-              zip(PAIRS, PAIRS[1:] + [None])]
+              zip(shown, shown[1:] + [None])]
     parts += ["</main>", "</body>", "</html>", ""]
     return "\n".join(parts)
 

@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """docs.py - checks of what docs/ generates or quotes, so that it never goes
-stale: docs/side-by-side.html is well-formed, offline and what `make docs`
-writes now; every code block quoted by a LAB marker (docs/quote.py) is the
-source as it is.
+stale: docs/side-by-side.html is well-formed, offline, shows every pair
+the backends ask for and is what `make docs` writes now; every code block
+quoted by a LAB marker (docs/quote.py) is the source as it is; and a
+backend that says it is another's loop, line for line (reactors of epoll),
+is.
 
     python3 tests/docs.py [--case NAME]...
 
@@ -18,26 +20,22 @@ import subprocess
 import sys
 import tempfile
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import suite  # noqa: E402
+from suite import ROOT, Fail, check  # noqa: E402
+
 PAGE = os.path.join(ROOT, "docs", "side-by-side.html")
 QUOTE = os.path.join(ROOT, "docs", "quote.py")
 GENERATOR = os.path.join(ROOT, "docs", "side_by_side.py")
-# The pairs the page must show (section ids), at the least.
-PAIRS = ["spin-select", "select-poll", "poll-epoll", "epoll-epoll-et", "epoll-reactors",
-         "epoll-uring", "uring-uring-multishot", "threads-fork", "threads-pool",
-         "fork-prefork", "blocking-threads"]
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta",
         "source", "track", "wbr"}
 
 
-class Failed(Exception):
-    pass
-
-
-def check(ok, why):
-    if not ok:
-        raise Failed(why)
-
+def pairs():
+    """The sections the page must show: LEFT-RIGHT for every backend whose
+    --describe names a backend to read it beside."""
+    return ["%s-%s" % (suite.describe("bin", b)["beside"], b) for b in suite.backends()
+            if suite.describe("bin", b).get("beside")]
 
 class Page(html.parser.HTMLParser):
     """Collects what the checks need: tag nesting problems, every id, every
@@ -98,7 +96,7 @@ def well_formed():
     check(page.doctype, "no <!DOCTYPE html>")
     check(not page.problems, "; ".join(page.problems[:3]))
     check(not page.open, "never closed: " + ", ".join("<%s> of line %d" % t for t in page.open[:3]))
-    missing = [p for p in PAIRS if p not in page.ids]
+    missing = [p for p in pairs() if p not in page.ids]
     check(not missing, "no section for " + ", ".join(missing))
     dangling = sorted({v for _, _, v in page.links if v.startswith("#") and v[1:] not in page.ids})
     check(not dangling, "links to no id: " + ", ".join(dangling[:5]))
@@ -134,7 +132,7 @@ def up_to_date():
         old, new = committed.split("\n"), fresh.split("\n")
         line = next((i + 1 for i, (a, b) in enumerate(zip(old, new)) if a != b),
                     min(len(old), len(new)) + 1)
-        raise Failed("docs/side-by-side.html is stale (first difference at line %d): "
+        raise Fail("docs/side-by-side.html is stale (first difference at line %d): "
                      "run make docs and commit it" % line)
 
 
@@ -178,8 +176,35 @@ def quote_drift():
               "a missing marker: exit %d, %r" % (run.returncode, run.stdout.strip()))
 
 
+# reactors.c says its loop is epoll.c's, line for line: these functions
+# must stay equal but for the words that make its state per thread.
+SAME_LOOP = ("events_for", "watch", "rewatch", "unwatch", "wait_ready", "state_init")
+
+
+def c_function(text, name):
+    """The definition of static function name in C source text, from its
+    line to its closing brace at the start of a line."""
+    m = re.search(r"^static [^\n(]*\b%s\(.*?^}" % re.escape(name), text, re.M | re.S)
+    return m.group(0) if m else None
+
+
+def reactors_loop():
+    """reactors.c's epoll parts are epoll.c's, line for line: its state is
+    _Thread_local and its comments may say "this loop's", nothing else."""
+    def source(name):
+        with open(os.path.join(ROOT, "backends", name + ".c")) as f:
+            return f.read()
+    epoll, reactors = source("epoll"), source("reactors")
+    for name in SAME_LOOP:
+        a, b = c_function(epoll, name), c_function(reactors, name)
+        check(a and b, "no %s() in %s" % (name, "epoll.c" if not a else "reactors.c"))
+        strip = lambda code: re.sub(r"/\*.*?\*/", "", code, flags=re.S).split()
+        check(strip(a) == strip(b), "reactors.c's %s() is no longer epoll.c's: keep them "
+              "equal (the side-by-side page says 'line for line')" % name)
+
+
 CASES = [("well-formed", well_formed), ("offline", offline), ("up-to-date", up_to_date),
-         ("quotes", quotes), ("quote-drift", quote_drift)]
+         ("quotes", quotes), ("quote-drift", quote_drift), ("reactors-loop", reactors_loop)]
 
 
 def main():
@@ -187,20 +212,7 @@ def main():
     ap.add_argument("--case", action="append", choices=[name for name, _ in CASES],
                     help="run only this case (repeatable)")
     args = ap.parse_args()
-    failed = False
-    for name, case in CASES:
-        if args.case and name not in args.case:
-            continue
-        try:
-            case()
-            print("docs/%s: ok" % name, flush=True)
-        except Failed as e:
-            print("docs/%s: FAILED (%s)" % (name, e), flush=True)
-            failed = True
-        except Exception as e:  # a bug in a case is a failure, not a crash
-            print("docs/%s: FAILED (%s: %s)" % (name, type(e).__name__, e), flush=True)
-            failed = True
-    sys.exit(1 if failed else 0)
+    sys.exit(1 if suite.run(CASES, "docs", args.case) else 0)
 
 
 if __name__ == "__main__":

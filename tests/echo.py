@@ -2,11 +2,13 @@
 """echo.py - the black-box suite for every muxlab echo server.
 
 One suite, run once per backend, like libevent's test.sh: every case runs
-against bin/echo-<backend> for all seven backends, through nothing but the
-command line, the sockets and /proc.  Where a backend is *meant* to behave
-differently, the EXPECTED table below says so, and the case checks that the
-difference really is there (XFAIL), so a student can read the table and
-learn what each I/O model cannot do.
+against bin/echo-<backend> for every backend the Makefile builds, through
+nothing but the command line, the sockets and /proc.  Where a backend is
+*meant* to behave differently, expected_for() below says so from the facts
+the backend states about its model (`--describe`: it serves one client at
+a time, it busy-polls, it cannot watch fds past FD_SETSIZE, ...), and the
+case checks that the difference really is there (XFAIL), so a student can
+read the rules and learn what each I/O model cannot do.
 
     python3 tests/echo.py                          all backends, all cases
     python3 tests/echo.py --backend epoll --case sizes
@@ -47,17 +49,11 @@ from concurrent.futures import ThreadPoolExecutor
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def makefile_backends():
-    """The backends, as the Makefile lists them: every backends/*.c but the
-    core's own files.  A backend missing from EXPECTED runs every case as a
-    plain echo server."""
-    out = subprocess.run(["make", "-s", "--no-print-directory", "-C", ROOT,
-                          "print-backends"], capture_output=True, text=True,
-                         check=True).stdout
-    return out.split()
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from suite import Fail, Skipped, check, describe  # noqa: E402
+import suite  # noqa: E402
 
-
-BACKENDS = makefile_backends()
+BACKENDS = suite.backends()
 
 # ---------------------------------------------------------------------------
 # Expected differences between backends.
@@ -90,100 +86,80 @@ def SKIP(reason):
     return Expect("skipped", reason)
 
 
-WORKERS = 8                # prefork's and pool's default --workers
-# The event loops on the core's loop echo UDP too; the rest refuse --udp.
-TCP_ONLY = DIFFERS("serves TCP only: refuses --udp", udp=False)
+WORKERS = 8                # the default --workers of a backend that serves that many
 
-EXPECTED = {
-    "blocking": {
-        "udp": TCP_ONLY,
+# What each backend is expected to do differently follows from the facts
+# of its model, which it states itself (`bin/echo-NAME --describe`, its
+# struct backend): these rules turn facts into expectations, so a new
+# backend file needs no entry here, only true facts.
+
+
+def expected_for(facts):
+    """{case: Expect} for a backend with these --describe facts."""
+    e = {}
+    if facts.get("udp") == "no":
+        # The readiness loops on the core's loop echo UDP too; the rest
+        # refuse --udp.
+        e["udp"] = DIFFERS("serves TCP only: refuses --udp", udp=False)
+    if facts.get("serves") == "one":
         # One accept(), then read/write on that client until it leaves: a
         # second client's connection is complete (the kernel did the
         # handshake) but waits unaccepted in the listen backlog.
-        "concurrent": XFAIL("serves one client at a time"),
-        "signal": DIFFERS("the second client is never accepted", accepted=1),
-        "many_fds": SKIP("holds one connection at a time"),
-        "max_conns": SKIP("holds one connection at a time"),
-        "kills": SKIP("holds one connection at a time"),
-        "emfile": SKIP("holds one connection at a time"),
-        "alloc_fail": SKIP("holds one connection at a time"),
-        "no_task": SKIP("holds one connection at a time"),
-        "fairness": XFAIL("serves one client at a time"),
-        "slow_reader": XFAIL("serves one client at a time"),
-    },
-    "spin": {
+        one = "serves one client at a time"
+        e.update(concurrent=XFAIL(one), fairness=XFAIL(one), slow_reader=XFAIL(one),
+                 signal=DIFFERS("the second client is never accepted", accepted=1))
+        for case in ("many_fds", "max_conns", "kills", "emfile", "alloc_fail", "no_task"):
+            e[case] = SKIP("holds one connection at a time")
+    if facts.get("serves") == "workers":
+        # A fixed set of workers, each serving one client at a time: like
+        # the iterative server, times WORKERS.
+        some = f"serves {WORKERS} clients at a time"
+        e["concurrent"] = XFAIL(some, at_once=WORKERS)
+        for case in ("many_fds", "emfile", "alloc_fail"):
+            e[case] = SKIP(some)
+    if facts.get("busy") == "yes":
         # Non-blocking calls in a loop with no waiting call: it burns a core
         # whether or not there is anything to do.  In emfile only the CPU
         # check is expected to fail; the clients must all be served.
-        "idle_cpu": XFAIL("busy-polls by design"),
-        "emfile": XFAIL("busy-polls by design"),
-    },
-    "select": {
+        e.update(idle_cpu=XFAIL("busy-polls by design"), emfile=XFAIL("busy-polls by design"))
+    if int(facts.get("fd_limit") or 0):
         # An fd_set is a bitmap of FD_SETSIZE (1024) bits: a client whose fd
-        # is 1024 or more cannot be watched, so the server refuses it.
-        "many_fds": XFAIL("select cannot watch fds >= FD_SETSIZE"),
-        # The same wall for the listening socket itself: nothing could be
-        # served, so the server must refuse to start.
-        "inherited_fds": XFAIL("select cannot watch a listening fd >= FD_SETSIZE"),
-    },
-    "threads": {
-        "udp": TCP_ONLY,
-        "no_task": DIFFERS("needs a thread per client", task_per_client=True),
-    },
-    # A fixed set of workers, each serving one client at a time: like
-    # blocking, times WORKERS.
-    "pool": {
-        "udp": TCP_ONLY,
-        "concurrent": XFAIL(f"serves {WORKERS} clients at a time", at_once=WORKERS),
-        "many_fds": SKIP(f"serves {WORKERS} clients at a time"),
-        "emfile": SKIP(f"serves {WORKERS} clients at a time"),
-        "alloc_fail": SKIP(f"serves {WORKERS} clients at a time"),
-    },
-    "prefork": {
-        "udp": TCP_ONLY,
-        "concurrent": XFAIL(f"serves {WORKERS} clients at a time", at_once=WORKERS),
-        "many_fds": SKIP(f"serves {WORKERS} clients at a time"),
-        "emfile": SKIP(f"serves {WORKERS} clients at a time"),
-        "alloc_fail": SKIP(f"serves {WORKERS} clients at a time"),
-        # Each worker process runs out, and says so, on its own.
-        "stop_starved": DIFFERS("each worker says it", starved_notices=WORKERS),
-    },
-    "fork": {
-        "udp": TCP_ONLY,
+        # is 1024 or more cannot be watched, so the server refuses it; and
+        # the same wall for the listening socket: it must refuse to start.
+        e["many_fds"] = XFAIL("select cannot watch fds >= FD_SETSIZE")
+        e["inherited_fds"] = XFAIL("select cannot watch a listening fd >= FD_SETSIZE")
+    per_client = facts.get("per_client")
+    if per_client in ("thread", "process") and facts.get("serves") == "all":
+        e["no_task"] = DIFFERS(f"needs a {per_client} per client", task_per_client=True)
+    if per_client == "process" and facts.get("serves") == "all":
         # The parent closes its copy of each client fd right after fork(),
-        # so a low RLIMIT_NOFILE never runs it out of fds: nobody waits.
-        "emfile": DIFFERS("the parent holds no client fds", parent_runs_out=False),
-        "no_task": DIFFERS("needs a process per client", task_per_client=True),
-        # RLIMIT_AS is per process: each child has 200 MB of its own.
-        "alloc_fail": DIFFERS("each child has its own address space",
-                              all_served=True),
-    },
-    "reactors": {
-        "udp": TCP_ONLY,
-        # Out of fds, a loop takes new clients again when one of its own
-        # closes: the fds another loop frees do not wake it, and the
-        # clients waiting in its listener's backlog wait for that.
-        "emfile": DIFFERS("each loop resumes on its own clients' closes",
-                          resumes_all=False),
-        # Its listeners set SO_REUSEPORT, which lets a bind share the port
-        # with sockets in TIME_WAIT as SO_REUSEADDR does.
-        "lab_switches": DIFFERS("SO_REUSEPORT binds past TIME_WAIT too",
-                                time_wait_blocks=False),
-        # Every loop has its listener, epoll fd and signalfd.
-        "start_out_of_fds": DIFFERS("needs three fds per loop", start_fails=True),
-    },
-    "uring": {
-        "udp": TCP_ONLY,
-    },
-    "uring-multishot": {
-        "udp": TCP_ONLY,
+        # so a low RLIMIT_NOFILE never runs it out of fds; and RLIMIT_AS is
+        # per process: each child has 200 MB of its own.
+        e["emfile"] = DIFFERS("the parent holds no client fds", parent_runs_out=False)
+        e["alloc_fail"] = DIFFERS("each child has its own address space", all_served=True)
+    if per_client == "process" and facts.get("serves") == "workers":
+        # Each worker process runs out, and says so, on its own.
+        e["stop_starved"] = DIFFERS("each worker says it", starved_notices=WORKERS)
+    if per_client == "nothing":
         # Receives take buffers from one ring allocated at start and shared
         # by all clients: a client needs no memory of its own, so however
         # little is left, every client is served.
-        "alloc_fail": DIFFERS("a client owns no buffer: the ring is shared",
-                              client_memory=False),
-    },
-}
+        e["alloc_fail"] = DIFFERS("a client owns no buffer: the ring is shared",
+                                  client_memory=False)
+    if facts.get("workers") == "per-cpu":
+        # Out of fds, a loop takes new clients again when one of its own
+        # closes: the fds another loop frees do not wake it.  And every loop
+        # has its listener, epoll fd and signalfd to make at start.
+        e["emfile"] = DIFFERS("each loop resumes on its own clients' closes",
+                              resumes_all=False)
+        e["start_out_of_fds"] = DIFFERS("needs three fds per loop", start_fails=True)
+    if facts.get("reuseport") == "yes":
+        # Its listeners set SO_REUSEPORT, which lets a bind share the port
+        # with sockets in TIME_WAIT as SO_REUSEADDR does.
+        e["lab_switches"] = DIFFERS("SO_REUSEPORT binds past TIME_WAIT too",
+                                    time_wait_blocks=False)
+    return e
+
 
 # Timeouts are generous: the machine is shared and the sanitizer builds are
 # slow.  Nothing waits for a timeout when things work; cases poll.
@@ -206,21 +182,8 @@ OPTIONS = ["--host", "--port", "--unix", "--backlog", "--max-conns",
 KiB, MiB = 1 << 10, 1 << 20
 
 
-class Fail(Exception):
-    """A case found the server wrong."""
-
-
-class Skipped(Exception):
-    """The machine cannot run this case (not the backend's fault)."""
-
-
 class CaseTimeout(BaseException):
     pass
-
-
-def check(cond, msg):
-    if not cond:
-        raise Fail(msg)
 
 
 # ---------------------------------------------------------------------------
@@ -1534,15 +1497,13 @@ def case_lab_switches(t):
 
 
 def takes_workers(t):
-    """prefork, pool and reactors take --workers; the rest refuse it."""
-    code, out, _ = run_cli(t, ["--help"])
-    return code == 0 and "--workers" in out
+    """The backend takes --workers (its --describe: workers is not 0)."""
+    return describe(t.bindir, t.backend).get("workers", "0") != "0"
 
 
 def takes_udp(t):
-    """The event loops on the core's loop take --udp; the rest refuse it."""
-    code, out, _ = run_cli(t, ["--help"])
-    return code == 0 and re.search(r"^ +--udp ", out, re.M) is not None
+    """The backend echoes UDP too (its --describe: udp=yes)."""
+    return describe(t.bindir, t.backend).get("udp") == "yes"
 
 
 def case_ready_starved(t):
@@ -2361,7 +2322,7 @@ class Case:
     def __init__(self, bindir, backend, name, seed):
         self.bindir, self.backend, self.name = bindir, backend, name
         self.binary = os.path.join(bindir, f"echo-{backend}")
-        self.expect = EXPECTED.get(backend, {}).get(name)
+        self.expect = expected_for(describe(bindir, backend)).get(name)
         self.consulted = False
         self.rng = random.Random(f"{seed}/{backend}/{name}")
         self.servers, self.sockets = [], []
@@ -2371,7 +2332,7 @@ class Case:
 
     @property
     def xfail(self):
-        """True where EXPECTED says this backend fails this case by design."""
+        """True where expected_for() says this backend fails this case by design."""
         self.consulted = True
         return self.expect is not None and self.expect.outcome == "XFAIL"
 

@@ -1,8 +1,8 @@
-/* core-uring.c - the io_uring plumbing the completion backends share.
+/* core-completion.c - the io_uring plumbing the completion backends share.
  *
  * uring and uring-multishot queue their clients' receives and sends
  * themselves and handle the results; this file does the rest, as
- * core-loop.c does for the event loops.  It maps the two rings the server
+ * core-readiness.c does for the event loops.  It maps the two rings the server
  * shares with the kernel (the mmap arithmetic lives here, out of the
  * lessons' way), queues an entry, submits, hands each completion to the
  * backend, and owns the requests that are no client's:
@@ -161,7 +161,7 @@ static void ring_listen(void)
 static void wait_for_place(int fd)
 {
 	if (ring.nwaiting == WAITING_MAX) {  /* cannot happen but in a flood */
-		conn_admit_waiting(fd, now_ms() - MAX_CONNS_WAIT_MS);
+		client_admit_waiting(fd, now_ms() - MAX_CONNS_WAIT_MS);
 		return;
 	}
 	ring.waiting[ring.nwaiting] = fd;
@@ -179,7 +179,7 @@ static void look_for_places(void)
 
 	for (int i = 0; i < ring.nwaiting; i++) {
 		int fd = ring.waiting[i];
-		enum admit admit = conn_admit_waiting(fd, ring.waiting_since[i]);
+		enum admit admit = client_admit_waiting(fd, ring.waiting_since[i]);
 
 		if (admit == ADMITTED)
 			ring.backend->on_client(fd);
@@ -202,7 +202,7 @@ static void ring_on_accept(int res, bool more)
 	if (res >= 0 && stop_requested)
 		close(res);  /* a client that came after the stop */
 	else if (res >= 0) {
-		switch (conn_admit(res, 0, NULL)) {
+		switch (client_admit(res)) {
 		case ADMITTED: ring.backend->on_client(res); break;
 		case REFUSED:  break;
 		case FULL:     wait_for_place(res); break;
@@ -259,9 +259,9 @@ void ring_reap(void)
 	}
 }
 
-void ring_session_end(int fd)
+void ring_client_close(int fd)
 {
-	session_end(fd);
+	client_close(fd);
 	ring.accept_paused = false;  /* an fd is free again */
 	if (ring.nwaiting > 0 && !stop_requested)
 		look_for_places();   /* and a place, perhaps */

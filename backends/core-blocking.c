@@ -1,4 +1,4 @@
-/* core-session.c - the blocking half of the core: wait for a client, echo
+/* core-blocking.c - the blocking half of the core: wait for a client, echo
  * to it with plain blocking calls until it leaves.  blocking, threads,
  * fork, prefork and pool differ only in who runs a session: the one thread,
  * a thread per client, a process per client, a process or a thread from a
@@ -7,6 +7,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -37,7 +38,7 @@ static enum admit wait_for_place(int fd)
 
 	do {
 		nanosleep(&pause, NULL);  /* a stop signal cuts it short */
-		admit = conn_admit_waiting(fd, since);
+		admit = client_admit_waiting(fd, since);
 	} while (admit == FULL);
 	return admit;
 }
@@ -60,7 +61,7 @@ int accept_client(int lfd)
 			note("accept: %s", strerror(errno));
 		return -1;
 	}
-	admit = conn_admit(fd, 0, NULL);
+	admit = client_admit(fd);
 	if (admit == FULL)
 		admit = wait_for_place(fd);
 	return admit == ADMITTED ? fd : -1;
@@ -89,7 +90,7 @@ void echo_session(int fd)
 	char *buf = calloc(1, opt.bufsize);
 
 	if (!buf) {
-		conn_refuse("no memory for its %zu-byte buffer", opt.bufsize);
+		client_refuse("no memory for its %zu-byte buffer", opt.bufsize);
 		return;
 	}
 	session_fd = fd;  /* from here on a stop signal shuts fd down ... */
@@ -142,15 +143,8 @@ void stop_children(const pid_t *pids, int n)
 		;
 }
 
-void close_listener(void)
+bool child_of(pid_t parent)
 {
-	int lfd = listen_fd;
-
-	listen_fd = -1;  /* first: the handler must not shut down a reused number */
-	close(lfd);
-}
-
-void detach_listener(void)
-{
-	listen_fd = -1;
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	return getppid() == parent;
 }

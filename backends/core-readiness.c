@@ -1,4 +1,4 @@
-/* core-loop.c - the event-driven server, minus how it finds ready fds.
+/* core-readiness.c - the event-driven server, minus how it finds ready fds.
  *
  * An event backend (spin, select, poll, epoll, ...) waits its own way and
  * hands every fd it finds ready to loop_on_ready().  This file does the
@@ -84,11 +84,9 @@ static _Thread_local struct {
  * exceeded when the server inherits many fds), or nothing could be served. */
 static void watch_own(int fd, const char *what)
 {
-	const struct mux *m = loop.mux;
-
-	if (m->fd_limit && fd >= m->fd_limit)
-		die("the %s is fd %d: %s (%d)", what, fd, m->fd_limit_why, m->fd_limit);
-	if (m->watch(fd, WANT_READ) < 0)
+	if (backend.fd_limit && fd >= backend.fd_limit)
+		die("the %s is fd %d: %s (%d)", what, fd, backend.fd_limit_why, backend.fd_limit);
+	if (loop.mux->watch(fd, WANT_READ) < 0)
 		die("cannot watch the %s: %s", what, strerror(errno));
 }
 
@@ -101,8 +99,9 @@ void loop_init(int lfd, const struct mux *m)
 	loop.timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
 	if (loop.timerfd < 0)
 		die("timerfd_create: %s", strerror(errno));
-	if (m->fd_limit && loop.timerfd >= m->fd_limit)
-		die("the timer is fd %d: %s (%d)", loop.timerfd, m->fd_limit_why, m->fd_limit);
+	if (backend.fd_limit && loop.timerfd >= backend.fd_limit)
+		die("the timer is fd %d: %s (%d)", loop.timerfd, backend.fd_limit_why,
+		    backend.fd_limit);
 	fcntl(lfd, F_SETFL, fcntl(lfd, F_GETFL) | O_NONBLOCK);
 	watch_own(lfd, "listening socket");
 	loop.accepting = true;
@@ -138,7 +137,7 @@ static enum next conn_on_readable(int fd, struct conn *c)
 	ssize_t n, left;
 
 	if (!c->buf && !(c->buf = calloc(1, opt.bufsize))) {
-		conn_refuse("no memory for its %zu-byte buffer", opt.bufsize);
+		client_refuse("no memory for its %zu-byte buffer", opt.bufsize);
 		return CLOSE;
 	}
 	n = read(fd, c->buf, opt.bufsize);
@@ -171,7 +170,7 @@ static void loop_close(int fd)
 	free(c->buf);
 	*c = (struct conn){ 0 };
 	loop.nopen--;
-	session_end(fd);
+	client_close(fd);
 	loop.accept_paused = false;  /* an fd is free again */
 	if (loop.waiting >= 0)       /* and a place, perhaps */
 		loop_wait_for_place();
@@ -250,13 +249,13 @@ static bool conns_room_for(int fd)
 static void loop_serve(int fd)
 {
 	if (!conns_room_for(fd)) {
-		conn_refuse("no memory for a table of %d connections", fd + 1);
-		session_end(fd);
+		client_refuse("no memory for a table of %d connections", fd + 1);
+		client_close(fd);
 		return;
 	}
 	if (loop.mux->watch(fd, WANT_READ) < 0) {  /* epoll: ENOMEM, ENOSPC */
-		conn_refuse("cannot watch fd %d: %s", fd, strerror(errno));
-		session_end(fd);
+		client_refuse("cannot watch fd %d: %s", fd, strerror(errno));
+		client_close(fd);
 		return;
 	}
 	loop.conns[fd] = (struct conn){ .open = true, .want = WANT_READ };
@@ -288,7 +287,7 @@ static void loop_wait(int fd)
  * refuse it, and take new clients again. */
 static void loop_wait_for_place(void)
 {
-	enum admit admit = conn_admit_waiting(loop.waiting, loop.waiting_since);
+	enum admit admit = client_admit_waiting(loop.waiting, loop.waiting_since);
 
 	if (admit == FULL)
 		return;
@@ -321,7 +320,7 @@ static bool loop_accept(void)
 				note("accept: %s", strerror(errno));
 			return errno == ECONNABORTED;
 		}
-		switch (conn_admit(fd, loop.mux->fd_limit, loop.mux->fd_limit_why)) {
+		switch (client_admit(fd)) {
 		case ADMITTED: loop_serve(fd); break;
 		case REFUSED:  break;
 		case FULL:     loop_wait(fd); return false;
