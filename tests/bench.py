@@ -20,7 +20,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BACKENDS = ["blocking", "epoll"]
@@ -47,13 +46,9 @@ ENV_KEYS = ["date", "kernel", "cpu model", "cpus", "compiler", "build", "git rev
             "suite times"]
 
 
-class Failed(Exception):
-    pass
-
-
-def check(condition, why):
-    if not condition:
-        raise Failed(why)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import suite  # noqa: E402
+from suite import check  # noqa: E402
 
 
 def read_rows(path):
@@ -323,16 +318,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--case", action="append", choices=sorted(CASES))
     args = ap.parse_args()
-    failed = 0
-    for name in args.case or list(CASES):
-        with tempfile.TemporaryDirectory() as tmp:
-            try:
-                CASES[name](tmp)
-                print("bench/%s: ok" % name, flush=True)
-            except (Failed, subprocess.TimeoutExpired, OSError) as e:
-                failed += 1
-                print("bench/%s: FAILED (%s)" % (name, e), flush=True)
-    return 1 if failed else 0
+    return 1 if suite.run(CASES, "bench", args.case, tmpdir=True) else 0
 
 
 if __name__ == "__main__":

@@ -71,13 +71,9 @@ READY_TIMEOUT_S = 5
 started = []  # every process this test started, killed by pid at the end
 
 
-class Failed(Exception):
-    pass
-
-
-def check(condition, why):
-    if not condition:
-        raise Failed(why)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import suite  # noqa: E402
+from suite import Fail as Failed, Skipped, check  # noqa: E402
 
 
 def ip(*args):
@@ -337,13 +333,9 @@ def over_ssh(tmp):
     if ssh_hosts is None:
         why = sshd_missing()
         if why:
-            raise Skip(why)
+            raise Skipped(why)
         ssh_hosts = Ssh(tempfile.mkdtemp(prefix="multihost-ssh-"))
     return ssh_hosts
-
-
-class Skip(Exception):
-    pass
 
 
 def harness_over_ssh(tmp, server_addr=None, **settings):
@@ -466,7 +458,6 @@ def main():
         raise SystemExit("multihost: %s: cleaning up" % signal.Signals(signum).name)
     signal.signal(signal.SIGINT, interrupted)
     signal.signal(signal.SIGTERM, interrupted)
-    failed = 0
     try:
         try:
             create()
@@ -475,16 +466,7 @@ def main():
                 print("multihost/%s: skipped (cannot make the namespaces: %s)" % (name, e),
                       flush=True)
             return 0
-        for name in names:
-            with tempfile.TemporaryDirectory() as tmp:
-                try:
-                    CASES[name](tmp)
-                    print("multihost/%s: ok" % name, flush=True)
-                except Skip as e:
-                    print("multihost/%s: skipped (%s)" % (name, e), flush=True)
-                except (Failed, subprocess.TimeoutExpired, OSError, ValueError, KeyError) as e:
-                    failed += 1
-                    print("multihost/%s: FAILED (%s)" % (name, e), flush=True)
+        failed = suite.run(CASES, "multihost", names, tmpdir=True)
     finally:
         if ssh_hosts:
             ssh_hosts.close()

@@ -13,7 +13,9 @@ Python 3 standard library only.
 """
 
 import os
+import subprocess
 import sys
+import tempfile
 import time
 import traceback
 
@@ -49,10 +51,12 @@ def describe(bindir, backend):
                              if not os.path.isabs(bindir) else bindir)
 
 
-def run(cases, label, chosen=None, times=False):
+def run(cases, label, chosen=None, times=False, tmpdir=False):
     """Run the cases named in chosen (all if none), in the order of cases
     (a list of (name, function) or a dict), one line each: `LABEL/NAME: ok`,
-    `... skipped (why)` or `... FAILED (why)`.  Returns the number failed."""
+    `... skipped (why)` or `... FAILED (why)`; with tmpdir, each function
+    gets a new temporary directory, removed after.  A timeout or an OS
+    error fails the case as a Fail does.  Returns the number failed."""
     items = list(cases.items()) if isinstance(cases, dict) else list(cases)
     failed = 0
     for name, func in items:
@@ -60,11 +64,15 @@ def run(cases, label, chosen=None, times=False):
             continue
         t0 = time.monotonic()
         try:
-            func()
+            if tmpdir:
+                with tempfile.TemporaryDirectory() as tmp:
+                    func(tmp)
+            else:
+                func()
             outcome = "ok"
         except Skipped as e:
             outcome = "skipped (%s)" % e
-        except Fail as e:
+        except (Fail, subprocess.TimeoutExpired, OSError) as e:
             outcome = "FAILED (%s)" % e
         except Exception as e:     # a bug in the suite itself still fails the case
             where = traceback.extract_tb(e.__traceback__)[-1]
