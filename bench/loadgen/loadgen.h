@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
+#include "clock.h"
 #include "hist.h"
 
 #define ERROR_BYTES      512
@@ -19,7 +20,6 @@
 #define MAX_THREADS      64
 #define MAX_CONNS        1000000
 #define MAX_OPTION_S     86400           /* --duration, --warmup and the timeouts */
-#define NS_PER_S         1000000000ull
 #define RECV_BYTES       (64 * 1024)     /* one recv() at most: any UDP payload fits */
 #define MIN_UDP_SIZE     8               /* --udp: the sequence number, then the pattern */
 #define MAX_UDP_SIZE     65507           /* --udp: 65535 - 20 (IPv4) - 8 (UDP header) */
@@ -152,13 +152,6 @@ struct worker {
 extern atomic_bool stop_requested;      /* SIGINT */
 extern pthread_barrier_t barrier_connected, barrier_started, barrier_finished;
 extern bool run_aborted;                /* written before barrier_started */
-
-uint64_t now_ns(void);
-
-static inline uint64_t earliest(uint64_t a, uint64_t b)
-{
-	return a < b ? a : b;
-}
 
 /* main.c: a worker calls this once, when its part of the run is over. */
 void worker_finished(void);

@@ -279,10 +279,7 @@ static void measured_interval(struct results *r, const struct worker *workers,
 		if (workers[i].last_done_ns > last)
 			last = workers[i].last_done_ns;
 	r->measured_s = (double)(last - s->warm_end) / 1e9;
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	uint64_t realtime_minus_mono = (uint64_t)ts.tv_sec * NS_PER_S + (uint64_t)ts.tv_nsec
-				       - now_ns();
+	uint64_t realtime_minus_mono = realtime_ns() - now_ns();
 	r->window_start_ns = s->warm_end + realtime_minus_mono;
 	r->window_end_ns = last + realtime_minus_mono;
 }

@@ -19,7 +19,7 @@
  * which for a fork server with a thousand children is itself work. */
 #include "monitor.h"
 #include "accounting.h"
-#include "loadgen.h"
+#include "clock.h"
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -27,13 +27,6 @@
 
 #define CPU_EVERY_MS 20
 #define MEM_EVERY_MS 100
-
-static uint64_t realtime_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * NS_PER_S + (uint64_t)ts.tv_nsec;
-}
 
 /* The process has ended: gone, or a zombie its parent has not reaped. */
 static bool ended(pid_t pid)

@@ -21,13 +21,6 @@
 #define PUBLISH_INTERVAL_NS  NS_PER_S               /* progress snapshot */
 #define PROBE_RESEND_NS      (200 * 1000000ull)     /* --udp: an unanswered probe again */
 
-uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * NS_PER_S + (uint64_t)ts.tv_nsec;
-}
-
 /* Count the error; keep the first reason for the one-line summary. */
 void worker_fail(struct worker *w, const char *fmt, ...)
 {
