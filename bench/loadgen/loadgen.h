@@ -13,53 +13,12 @@
 
 #include "clock.h"
 #include "hist.h"
+#include "options.h"
 
 #define ERROR_BYTES      512
-#define MAX_SIZE_BYTES   (1u << 20)     /* --size limit: 1 MiB per message */
-#define MAX_PIPELINE     4096
-#define MAX_THREADS      64
-#define MAX_CONNS        1000000
-#define MAX_OPTION_S     86400           /* --duration, --warmup and the timeouts */
 #define RECV_BYTES       (64 * 1024)     /* one recv() at most: any UDP payload fits */
-#define MIN_UDP_SIZE     8               /* --udp: the sequence number, then the pattern */
-#define MAX_UDP_SIZE     65507           /* --udp: 65535 - 20 (IPv4) - 8 (UDP header) */
 #define PROBE_BYTES      1               /* the connect phase's probe, over TCP */
 #define PROBE_SEQ        0               /* --udp: the probe's sequence number */
-
-enum mode { MODE_CLOSED, MODE_OPEN, MODE_CPR };
-
-struct target {
-	struct sockaddr_storage addr;
-	socklen_t addrlen;
-	int family;                     /* AF_INET, AF_INET6 or AF_UNIX */
-	int socktype;                   /* SOCK_STREAM, or SOCK_DGRAM with --udp */
-	char text[128];                 /* as the user wrote it, for messages */
-};
-
-struct options {
-	struct target target;
-	bool have_target;
-	enum mode mode;
-	unsigned conns, pipeline, threads, idle;
-	unsigned size;                  /* bytes per message (per datagram with --udp) */
-	bool udp;                       /* --udp: each message one datagram */
-	double rate;                    /* messages/s in total (open loop) */
-	double duration_s, warmup_s;
-	bool duration_given;
-	uint64_t requests;              /* 0: stop by --duration only */
-	double connect_timeout_s, reply_timeout_s;
-	double probe_wait_s;            /* --probe-wait: the connect phase's bound */
-	uint64_t spin_ns;               /* open loop: busy-poll this long before a send */
-	pid_t server_pid;               /* 0: none */
-	bool server_syscalls;           /* count its calls (syscalls.c) */
-	pid_t monitor_pid;              /* --monitor: sample it, no load (monitor.c) */
-	bool json, csv, csv_header;
-	const char *histogram_path;
-	const char *replay_path;
-	const char *save_path;          /* --save: the result, mergeable (saved.c) */
-	char **merge_paths;             /* --merge: the saved runs to combine */
-	unsigned merge_count;           /* 0: not --merge */
-};
 
 /* Times are CLOCK_MONOTONIC nanoseconds.  Main writes the schedule before
  * releasing the workers through a barrier, so they read it without locks. */

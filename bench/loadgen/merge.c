@@ -43,7 +43,8 @@ static int check_compatible(const struct options *a, const char *first,
 {
 	char na[16], nb[16];
 	if (a->mode != b->mode)
-		return refuse(path, first, "mode", mode_name(a->mode), mode_name(b->mode));
+		return refuse(path, first, "mode", options_mode_name(a->mode),
+			      options_mode_name(b->mode));
 	if (a->udp != b->udp)
 		return refuse(path, first, "transport", a->udp ? "udp" : "tcp",
 			      b->udp ? "udp" : "tcp");

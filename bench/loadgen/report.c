@@ -194,8 +194,8 @@ void report_human(FILE *out, const struct results *r)
 {
 	const struct options *o = r->opt;
 	fprintf(out, "%s on %s%s: %u conns x pipeline %u, %u B messages, %u thread%s, %u idle",
-		mode_name(o->mode), o->udp ? "UDP " : "", o->target.text, o->conns, o->pipeline, o->size,
-		o->threads, o->threads == 1 ? "" : "s", o->idle);
+		options_mode_name(o->mode), o->udp ? "UDP " : "", o->target.text, o->conns,
+		o->pipeline, o->size, o->threads, o->threads == 1 ? "" : "s", o->idle);
 	if (o->mode == MODE_OPEN)
 		fprintf(out, ", rate %g msg/s", o->rate);
 	fprintf(out, "\nmeasured %.2f s after %.2f s warmup: %llu messages, %.1f msg/s",
@@ -433,7 +433,7 @@ void report_json(FILE *out, const struct results *r)
 	json_string(out, o->target.text);
 	fprintf(out, ",\n  \"transport\": \"%s\"", transport(o));
 	fprintf(out, ",\n  \"mode\": \"%s\", \"conns\": %u, \"pipeline\": %u, \"size\": %u, "
-		"\"threads\": %u, \"idle\": %u", mode_name(o->mode), o->conns, o->pipeline,
+		"\"threads\": %u, \"idle\": %u", options_mode_name(o->mode), o->conns, o->pipeline,
 		o->size, o->threads, o->idle);
 	json_member(out, "rate", o->rate, -1);
 	json_member(out, "warmup_s", o->warmup_s, -1);
@@ -509,7 +509,7 @@ void report_csv(FILE *out, const struct results *r)
 	double v[NPERCENTILES + 4];
 	stats_us(&r->latency, v);
 	/* A target may contain a comma (unix:/a,b); quote it. */
-	fprintf(out, "%s,\"%s\",%u,%u,%u,%u,%u,%g,%.6f,%llu,%.3f,%llu", mode_name(o->mode),
+	fprintf(out, "%s,\"%s\",%u,%u,%u,%u,%u,%g,%.6f,%llu,%.3f,%llu", options_mode_name(o->mode),
 		o->target.text, o->conns, o->pipeline, o->size, o->threads, o->idle, o->rate,
 		r->measured_s, (unsigned long long)r->messages, msgs_per_s(r),
 		(unsigned long long)r->errors);

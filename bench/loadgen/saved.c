@@ -94,7 +94,7 @@ int saved_write(const char *path, const struct results *r)
 		HIST_MAX_BITS, HIST_BUCKETS);
 	fprintf(f, "window_ns %" PRIu64 " %" PRIu64 "\ntarget %s\n", r->window_start_ns,
 		r->window_end_ns, o->target.text);
-	fprintf(f, "run %s %s %u %u %u %u %u %a %a %a\n", mode_name(o->mode),
+	fprintf(f, "run %s %s %u %u %u %u %u %a %a %a\n", options_mode_name(o->mode),
 		o->udp ? "udp" : "tcp", o->conns, o->pipeline, o->size, o->threads, o->idle,
 		o->rate, o->warmup_s, o->reply_timeout_s);
 	fprintf(f, "counts %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 "\nmeasured_s %a\n",
@@ -280,7 +280,7 @@ static bool number(struct reader *rd, int i, const char *name, double min, doubl
 static bool parse_mode(const char *name, enum mode *mode)
 {
 	for (enum mode m = MODE_CLOSED; m <= MODE_CPR; m++)
-		if (strcmp(name, mode_name(m)) == 0) {
+		if (strcmp(name, options_mode_name(m)) == 0) {
 			*mode = m;
 			return true;
 		}
@@ -317,7 +317,7 @@ static bool read_options(struct reader *rd, struct options *o)
 		return false;
 	if ((o->rate > 0) != (o->mode == MODE_OPEN))
 		return bad(rd, "rate %g in mode %s: above 0 in open loop only", o->rate,
-			   mode_name(o->mode));
+			   options_mode_name(o->mode));
 	return o->reply_timeout_s > 0 || bad(rd, "timeout 0");
 }
 
