@@ -143,8 +143,7 @@ int conn_connect_result(struct worker *w, struct conn *c)
 
 static int connect_fail(struct worker *w, int err, unsigned opened)
 {
-	connect_error_text(w->error, sizeof(w->error), w->opt, err, opened);
-	w->setup_failed = 1;
+	connect_error_text(w->setup_error, sizeof(w->setup_error), w->opt, err, opened);
 	return -1;
 }
 
@@ -170,7 +169,7 @@ static int start_some(struct worker *w, unsigned total, unsigned *next,
 }
 
 /* Open connections [first, first + count) of this worker before the run
- * starts, within --connect-timeout.  On failure w->error says why. */
+ * starts, within --connect-timeout.  On failure w->setup_error says why. */
 int connect_phase(struct worker *w, unsigned first, unsigned count)
 {
 	unsigned total = first + count, next = first, pending = 0, done = 0;
@@ -201,7 +200,7 @@ int connect_phase(struct worker *w, unsigned first, unsigned count)
 			done++;
 		}
 	}
-	w->connects += done;
+	w->results.connects += done;
 	return 0;
 }
 

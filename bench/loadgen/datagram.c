@@ -114,7 +114,7 @@ static bool check_payload(struct worker *w, struct conn *c, uint64_t seq)
 	size_t bad = pattern_check(w->rbuf + SEQ_BYTES, size - SEQ_BYTES, offset);
 	if (bad == size - SEQ_BYTES)
 		return true;
-	worker_fail(w, "wrong byte in the reply to datagram %llu on UDP socket %u at byte %zu: "
+	results_error(&w->results, "wrong byte in the reply to datagram %llu on UDP socket %u at byte %zu: "
 		    "expected 0x%02x, got 0x%02x: data corrupted", (unsigned long long)seq, c->id,
 		    SEQ_BYTES + bad, *pattern_at(offset + bad), w->rbuf[SEQ_BYTES + bad]);
 	return false;
@@ -129,7 +129,7 @@ static struct inflight *match_reply(struct worker *w, struct conn *c, size_t n)
 {
 	unsigned size = w->opt->size;
 	if (n != size) {
-		worker_fail(w, "reply of %zu bytes on UDP socket %u, expected %u: data corrupted "
+		results_error(&w->results, "reply of %zu bytes on UDP socket %u, expected %u: data corrupted "
 			    "or truncated", n, c->id, size);
 		return NULL;
 	}
@@ -143,7 +143,7 @@ static struct inflight *match_reply(struct worker *w, struct conn *c, size_t n)
 	}
 	struct inflight *m = &c->ring[seq % w->opt->pipeline];
 	if (!m->waiting || m->seq != seq) {
-		worker_fail(w, "reply to datagram %llu on UDP socket %u, which is not in flight: "
+		results_error(&w->results, "reply to datagram %llu on UDP socket %u, which is not in flight: "
 			    "duplicated, later than --timeout, or its sequence number corrupted",
 			    (unsigned long long)seq, c->id);
 		return NULL;

@@ -14,8 +14,8 @@
 #include "clock.h"
 #include "hist.h"
 #include "options.h"
+#include "results.h"
 
-#define ERROR_BYTES      512
 #define RECV_BYTES       (64 * 1024)     /* one recv() at most: any UDP payload fits */
 #define PROBE_BYTES      1               /* the connect phase's probe, over TCP */
 #define PROBE_SEQ        0               /* --udp: the probe's sequence number */
@@ -84,22 +84,18 @@ struct worker {
 	uint64_t next_msg;              /* open loop: index into the schedule */
 	uint64_t inflight, issued_measured;
 	unsigned live;                  /* active connections still usable */
-	unsigned held;                  /* connections probed in the connect phase */
 	unsigned probing;               /* probes not answered yet, connection open */
 	unsigned answered;              /* probes answered so far */
-	unsigned served, waiting;       /* answered, probing, when warmup began */
 	unsigned connecting, retrying;  /* --connect-per-request slots */
 	bool schedule_done;             /* open loop: no more messages due */
 	bool spinning;                  /* open loop: polling until the next is due */
 	uint64_t next_scan_ns, next_publish_ns;
 
 	/* Results: read by main after pthread_join. */
-	struct hist latency, uncorrected, connect;
-	uint64_t measured, connects, errors;
-	uint64_t lost;                  /* measured messages that got no reply */
+	struct results results;         /* this thread's part: its counts, latencies,
+					 * probes and first error */
 	uint64_t last_done_ns;          /* last measured reply, or loss */
-	char error[ERROR_BYTES];        /* the first error, for the one-line reason */
-	int setup_failed;               /* connect phase failed: exit status 1 */
+	char setup_error[ERROR_BYTES];  /* why its connect phase failed: exit status 1 */
 
 	/* Shared with main while running (progress line). */
 	pthread_mutex_t snapshot_lock;
@@ -119,8 +115,6 @@ void worker_finished(void);
 void *worker_main(void *arg);
 bool claim_message(struct worker *w, uint64_t t);
 void worker_reply_done(struct worker *w, struct conn *c, uint64_t now);
-void worker_fail(struct worker *w, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
 
 /* connect.c */
 enum { CONNECT_DONE, CONNECT_PENDING, CONNECT_RETRY };

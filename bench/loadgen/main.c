@@ -114,9 +114,7 @@ static struct worker *workers_create(const struct options *opt,
 		next_id += w->nactive + w->nidle;
 		w->quota = opt->requests ? share(opt->requests, opt->threads, i) : UINT64_MAX;
 		w->epfd = w->timerfd = -1;
-		hist_init(&w->latency);
-		hist_init(&w->uncorrected);
-		hist_init(&w->connect);
+		results_init(&w->results, opt);
 		pthread_mutex_init(&w->snapshot_lock, NULL);
 		if (progress && (w->snapshot = malloc(sizeof(*w->snapshot))) != NULL)
 			hist_init(w->snapshot);
@@ -297,58 +295,37 @@ static const char *nothing_measured(const struct options *opt)
 	return "no reply completed in the measured interval (is --duration long enough?)";
 }
 
-/* Empty results of a run with these options: no figure known yet. */
-static void results_init(struct results *r, const struct options *opt)
-{
-	r->opt = opt;
-	hist_init(&r->latency);
-	hist_init(&r->uncorrected);
-	hist_init(&r->connect);
-	r->self_runq_wait_s = r->server_runq_wait_s = r->steal_pct = -1;
-	r->server_tasks_ran = r->server_cpus = -1;
-}
-
-/* The connect phase's figures, once every worker is past it. */
-static void connect_phase_done(struct connect_phase *p, const struct worker *workers,
-			       const struct options *opt, uint64_t start)
+/* The connect phase's length, once every worker is past it; its probes
+ * are counted in each worker's part of the results. */
+static void connect_phase_done(struct connect_phase *p, const struct options *opt,
+			       uint64_t start)
 {
 	p->done = true;
 	p->duration_s = (double)(now_ns() - start) / 1e9;
 	p->probe_wait_s = opt->probe_wait_s;
-	for (unsigned i = 0; i < opt->threads; i++) {
-		p->held += workers[i].held;
-		p->served += workers[i].served;
-		p->waiting += workers[i].waiting;
-	}
 }
 
-static void gather(struct results *r, struct worker *workers, const struct options *opt)
+/* Nothing measured and nothing to say why: an error all the same.  (Lost
+ * messages say why themselves: N of N lost.) */
+static void check_measured(struct results *r)
 {
-	for (unsigned i = 0; i < opt->threads; i++) {
-		struct worker *w = &workers[i];
-		hist_merge(&r->latency, &w->latency);
-		hist_merge(&r->uncorrected, &w->uncorrected);
-		hist_merge(&r->connect, &w->connect);
-		r->messages += w->measured;
-		r->lost += w->lost;
-		r->connects += w->connects;
-		if (w->errors && !r->errors)
-			r->first_error = w->error;
-		r->errors += w->errors;
-	}
-	/* Nothing measured and nothing to say why.  (Lost messages say why
-	 * themselves: N of N lost.) */
-	if (r->errors == 0 && r->messages == 0 && r->lost == 0) {
-		r->errors = 1;
-		r->first_error = nothing_measured(opt);
-	}
+	if (r->errors == 0 && r->messages == 0 && r->lost == 0)
+		results_error(r, "%s", nothing_measured(r->opt));
+}
+
+/* Each thread counted its own part: the parts cannot wrap when added. */
+static void gather(struct results *r, const struct worker *workers, unsigned nthreads)
+{
+	for (unsigned i = 0; i < nthreads; i++)
+		results_add(r, &workers[i].results);
+	check_measured(r);
 }
 
 static const char *first_setup_error(const struct worker *workers, unsigned n)
 {
 	for (unsigned i = 0; i < n; i++)
-		if (workers[i].setup_failed)
-			return workers[i].error;
+		if (workers[i].setup_error[0])
+			return workers[i].setup_error;
 	return NULL;
 }
 
@@ -417,7 +394,7 @@ static int run_load(const struct options *opt)
 	start_threads(m.workers, opt->threads);
 
 	pthread_barrier_wait(&barrier_connected);
-	connect_phase_done(&results.connect_phase, m.workers, opt, connect_start);
+	connect_phase_done(&results.connect_phase, opt, connect_start);
 	const char *setup_error = first_setup_error(m.workers, opt->threads);
 	char counting_error[160];
 	if (!setup_error && opt->server_syscalls &&
@@ -444,13 +421,13 @@ static int run_load(const struct options *opt)
 	if (run_aborted) {
 		fprintf(stderr, "loadgen: %s\n", setup_error);
 	} else {
-		gather(&results, m.workers, opt);
+		gather(&results, m.workers, opt->threads);
 		measured_interval(&results, m.workers, opt->threads, &sched);
 		report_add_warnings(&results, false);
 		status = report_results(opt, &results);
 	}
 	workers_free(m.workers, opt->threads);
-	warnings_free(&results.warnings);
+	results_free(&results);
 	return status;
 }
 
@@ -459,24 +436,19 @@ static int run_load(const struct options *opt)
 static int replay(const struct options *opt)
 {
 	static struct results results;
-	static struct worker replay_worker;     /* only its histograms are used */
-	struct worker *w = &replay_worker;
 	FILE *f = strcmp(opt->replay_path, "-") == 0 ? stdin : fopen(opt->replay_path, "r");
 	if (!f) {
 		fprintf(stderr, "loadgen: --replay %s: %s\n", opt->replay_path, strerror(errno));
 		return 1;
 	}
-	hist_init(&w->latency);
-	hist_init(&w->uncorrected);
-	hist_init(&w->connect);
 	results_init(&results, opt);
 	double value_us;
 	int n;
 	while ((n = fscanf(f, "%lf", &value_us)) == 1) {
 		if (value_us < 0 || !isfinite(value_us))
 			break;
-		hist_record(&w->latency, (uint64_t)llround(value_us * 1000));
-		w->measured++;
+		hist_record(&results.latency, (uint64_t)llround(value_us * 1000));
+		results.messages++;
 	}
 	if (f != stdin)
 		fclose(f);
@@ -485,11 +457,11 @@ static int replay(const struct options *opt)
 		fprintf(stderr, "loadgen: --replay %s: expected one latency in us per line\n",
 			opt->replay_path);
 	} else {
-		gather(&results, w, opt);
+		check_measured(&results);
 		report_add_warnings(&results, false);
 		status = report_results(opt, &results);
 	}
-	warnings_free(&results.warnings);
+	results_free(&results);
 	return status;
 }
 

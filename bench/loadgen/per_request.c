@@ -14,8 +14,8 @@
 static void cpr_connected(struct worker *w, struct conn *c, uint64_t now)
 {
 	if (c->connect_start_ns >= w->sched->warm_end)
-		hist_record(&w->connect, now - c->connect_start_ns);
-	w->connects++;
+		hist_record(&w->results.connect, now - c->connect_start_ns);
+	w->results.connects++;
 	conn_issue(w, c, c->connect_start_ns, now);
 	conn_flush(w, c);
 }
@@ -27,10 +27,10 @@ static void cpr_connect_failed(struct worker *w, struct conn *c, int err)
 	uint64_t now = now_ns();
 	if (c->connect_start_ns >= w->sched->warm_end) {
 		record_lost(w, c->connect_start_ns, c->connect_start_ns, now);
-		hist_record(&w->connect, now - c->connect_start_ns);
+		hist_record(&w->results.connect, now - c->connect_start_ns);
 	}
 	char text[ERROR_BYTES];
-	connect_error_text(text, sizeof(text), w->opt, err, (unsigned)w->connects);
+	connect_error_text(text, sizeof(text), w->opt, err, (unsigned)w->results.connects);
 	conn_fail(w, c, "%s", text);
 }
 

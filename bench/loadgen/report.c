@@ -7,7 +7,6 @@
 
 #include <errno.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -232,33 +231,6 @@ void report_human(FILE *out, const struct results *r)
 		fprintf(out, "error: %s\n", r->first_error);
 }
 
-void warnings_add(struct warnings *w, const char *fmt, ...)
-{
-	char text[WARNING_BYTES];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(text, sizeof(text), fmt, ap);
-	va_end(ap);
-	char **more = realloc(w->text, (w->count + 1) * sizeof(*w->text));
-	char *copy = more ? strdup(text) : NULL;
-	if (more)
-		w->text = more;
-	if (!copy) {
-		/* Out of memory: said at once, if not listed in JSON. */
-		fprintf(stderr, "loadgen: warning: %s\n", text);
-		return;
-	}
-	w->text[w->count++] = copy;
-}
-
-void warnings_free(struct warnings *w)
-{
-	for (unsigned i = 0; i < w->count; i++)
-		free(w->text[i]);
-	free(w->text);
-	*w = (struct warnings){ NULL, 0 };
-}
-
 /* Either side runnable without a CPU, or the host's CPU stolen, for more
  * than DISTURBED_SHARE of the window: the figures measured the neighbours
  * as much as the server. */
@@ -278,7 +250,7 @@ static void warn_disturbed(struct results *r)
 	}
 	if (r->steal_pct >= 0)
 		snprintf(steal, sizeof(steal), ", and the host's steal was %.1f%%", r->steal_pct);
-	warnings_add(&r->warnings, "disturbed: in the %.2f s window loadgen waited %s for a "
+	results_warn(r, "disturbed: in the %.2f s window loadgen waited %s for a "
 		     "CPU%s%s (over %.0f%% is disturbed): rerun on a quieter machine",
 		     r->measured_s, wait_text(self, sizeof(self), r->self_runq_wait_s, r), server,
 		     steal, DISTURBED_SHARE * 100);
@@ -288,13 +260,13 @@ void report_add_warnings(struct results *r, bool merged)
 {
 	const struct connect_phase *p = &r->connect_phase;
 	if (kept_up(r) == 0 && !r->errors && !r->lost)  /* else the error line says why */
-		warnings_add(&r->warnings, "achieved %.1f msg/s, below %.0f%% of the requested %g msg/s: the "
+		results_warn(r, "achieved %.1f msg/s, below %.0f%% of the requested %g msg/s: the "
 			    "server (or loadgen) did not keep up", msgs_per_s(r),
 			    KEPT_UP_SHARE * 100, r->opt->rate);
 	if (merged)
 		return;
 	if (p->waiting)
-		warnings_add(&r->warnings, "the server served only %llu of %llu held connections in the connect "
+		results_warn(r, "the server served only %llu of %llu held connections in the connect "
 			    "phase (--probe-wait %g s): the window began with %llu of them waiting "
 			    "for it", (unsigned long long)p->served, (unsigned long long)p->held,
 			    p->probe_wait_s, (unsigned long long)p->waiting);

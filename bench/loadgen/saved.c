@@ -328,12 +328,12 @@ static bool read_error(struct reader *rd, struct saved_run *run)
 	if (!next_line(rd))
 		return false;
 	if (strcmp(rd->line, "error") == 0 || strcmp(rd->line, "error ") == 0)
-		run->error[0] = '\0';
+		run->r.first_error[0] = '\0';
 	else if (strncmp(rd->line, "error ", 6) == 0 && strlen(rd->line + 6) < ERROR_BYTES)
-		strcpy(run->error, rd->line + 6);
+		strcpy(run->r.first_error, rd->line + 6);
 	else
 		return bad(rd, "expected the 'error' line, of at most %d bytes", ERROR_BYTES - 1);
-	if ((run->r.errors > 0) != (run->error[0] != '\0'))
+	if ((run->r.errors > 0) != (run->r.first_error[0] != '\0'))
 		return bad(rd, run->r.errors ? "%llu errors but no error text"
 			   : "an error text but %llu errors", (unsigned long long)run->r.errors);
 	return true;
@@ -378,7 +378,7 @@ static bool read_warnings(struct reader *rd, struct results *r)
 		    strlen(text) >= WARNING_BYTES)
 			return bad(rd, "expected 'warning TEXT', %llu of them, TEXT of 1 to %d bytes",
 				   (unsigned long long)count, WARNING_BYTES - 1);
-		warnings_add(&r->warnings, "%s", text);
+		results_warn(r, "%s", text);
 	}
 	return true;
 }
@@ -531,7 +531,6 @@ int saved_read(const char *path, struct saved_run *run)
 	}
 	memset(run, 0, sizeof(*run));
 	run->r.opt = &run->opt;
-	run->r.first_error = run->error;
 	uint64_t version = 0;
 	int status = 2;
 	bool is_save = record(&rd, "loadgen-save", 1) &&
@@ -559,6 +558,6 @@ int saved_read(const char *path, struct saved_run *run)
 		status = 0;
 	fclose(rd.f);
 	if (status != 0)
-		warnings_free(&run->r.warnings);
+		results_free(&run->r);
 	return status;
 }

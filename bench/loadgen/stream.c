@@ -18,7 +18,7 @@ int watch(struct worker *w, struct conn *c, uint32_t events, int op)
 	if (epoll_ctl(w->epfd, op, c->fd, &ev) == 0)
 		return 0;
 	/* ENOSPC here is fs.epoll.max_user_watches. */
-	worker_fail(w, "epoll_ctl on connection %u: %s", c->id, strerror(errno));
+	results_error(&w->results, "epoll_ctl on connection %u: %s", c->id, strerror(errno));
 	return -1;
 }
 
@@ -40,12 +40,12 @@ void want_write(struct worker *w, struct conn *c, bool on)
  * or a run that lost its last messages would look short and fast. */
 void record_lost(struct worker *w, uint64_t intended_ns, uint64_t sent_ns, uint64_t now)
 {
-	w->lost++;
+	w->results.lost++;
 	if (now > w->last_done_ns)
 		w->last_done_ns = now;
-	hist_record(&w->latency, now > intended_ns ? now - intended_ns : 0);
+	hist_record(&w->results.latency, now > intended_ns ? now - intended_ns : 0);
 	if (w->opt->mode == MODE_OPEN && sent_ns)
-		hist_record(&w->uncorrected, now - sent_ns);
+		hist_record(&w->results.uncorrected, now - sent_ns);
 }
 
 /* Give up the messages of c still waiting for a reply that were sent
@@ -82,7 +82,7 @@ void conn_fail(struct worker *w, struct conn *c, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(reason, sizeof(reason), fmt, ap);
 	va_end(ap);
-	worker_fail(w, "%s", reason);
+	results_error(&w->results, "%s", reason);
 	give_up_sent_before(w, c, UINT64_MAX, now_ns());
 	if (c->state == CONN_CONNECTING)
 		w->connecting--;
@@ -239,10 +239,10 @@ void reply_done(struct worker *w, struct conn *c, struct inflight *m, uint64_t n
 	c->completed++;
 	w->inflight--;
 	if (m->measured) {
-		hist_record(&w->latency, now - m->intended_ns);
+		hist_record(&w->results.latency, now - m->intended_ns);
 		if (w->opt->mode == MODE_OPEN)
-			hist_record(&w->uncorrected, now - m->sent_ns);
-		w->measured++;
+			hist_record(&w->results.uncorrected, now - m->sent_ns);
+		w->results.messages++;
 		w->last_done_ns = now;
 	}
 	worker_reply_done(w, c, now);

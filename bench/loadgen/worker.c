@@ -21,17 +21,6 @@
 #define PUBLISH_INTERVAL_NS  NS_PER_S               /* progress snapshot */
 #define PROBE_RESEND_NS      (200 * 1000000ull)     /* --udp: an unanswered probe again */
 
-/* Count the error; keep the first reason for the one-line summary. */
-void worker_fail(struct worker *w, const char *fmt, ...)
-{
-	if (w->errors++ > 0)
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(w->error, sizeof(w->error), fmt, ap);
-	va_end(ap);
-}
-
 /* May a message timed at t (its send time, or its scheduled time in open
  * loop) still go?  Messages before the end of warmup always may; they are
  * just not measured.  Claiming it counts it against --requests. */
@@ -167,7 +156,7 @@ static void on_timer(struct worker *w)
 {
 	uint64_t expirations;
 	if (read(w->timerfd, &expirations, sizeof(expirations)) < 0 && errno != EAGAIN)
-		worker_fail(w, "timerfd read: %s", strerror(errno));
+		results_error(&w->results, "timerfd read: %s", strerror(errno));
 	w->timer_armed_ns = 0;
 }
 
@@ -196,11 +185,11 @@ static void scan_timeouts(struct worker *w, uint64_t now)
 /* The progress line reads a copy, so the hot histogram needs no lock. */
 static void publish_progress(struct worker *w)
 {
-	atomic_store_explicit(&w->done_msgs, w->measured, memory_order_relaxed);
+	atomic_store_explicit(&w->done_msgs, w->results.messages, memory_order_relaxed);
 	if (!w->snapshot)
 		return;
 	pthread_mutex_lock(&w->snapshot_lock);
-	memcpy(w->snapshot, &w->latency, sizeof(w->latency));
+	memcpy(w->snapshot, &w->results.latency, sizeof(w->results.latency));
 	pthread_mutex_unlock(&w->snapshot_lock);
 }
 
@@ -229,7 +218,7 @@ static void housekeeping(struct worker *w, uint64_t now)
 		w->next_scan_ns = now + SCAN_INTERVAL_NS;
 	}
 	/* A relaxed store is a plain move on x86: cheap enough every loop. */
-	atomic_store_explicit(&w->done_msgs, w->measured, memory_order_relaxed);
+	atomic_store_explicit(&w->done_msgs, w->results.messages, memory_order_relaxed);
 	if (now >= w->next_publish_ns) {
 		publish_progress(w);
 		w->next_publish_ns = now + PUBLISH_INTERVAL_NS;
@@ -304,7 +293,7 @@ static void run(struct worker *w)
 		if (nready < 0) {
 			if (errno == EINTR)
 				continue;
-			worker_fail(w, "epoll_wait: %s", strerror(errno));
+			results_error(&w->results, "epoll_wait: %s", strerror(errno));
 			break;
 		}
 		for (int i = 0; i < nready; i++)
@@ -333,7 +322,7 @@ static void probe_phase(struct worker *w, unsigned first, unsigned count)
 	struct epoll_event events[MAX_EVENTS];
 	uint64_t now = now_ns(), resend = now + PROBE_RESEND_NS;
 	uint64_t deadline = now + (uint64_t)(w->opt->probe_wait_s * NS_PER_S);
-	w->held = count;
+	w->results.connect_phase.held = count;
 	for (unsigned i = first; i < first + count; i++)
 		conn_probe(w, &w->conns[i]);
 	while (w->probing > 0 && now < deadline && !atomic_load(&stop_requested)) {
@@ -343,7 +332,7 @@ static void probe_phase(struct worker *w, unsigned first, unsigned count)
 			wake = earliest(wake, resend);
 		int nready = epoll_wait(w->epfd, events, MAX_EVENTS, ms_until(wake, now));
 		if (nready < 0 && errno != EINTR) {
-			worker_fail(w, "epoll_wait: %s", strerror(errno));
+			results_error(&w->results, "epoll_wait: %s", strerror(errno));
 			break;
 		}
 		for (int i = 0; i < nready; i++)
@@ -355,14 +344,14 @@ static void probe_phase(struct worker *w, unsigned first, unsigned count)
 		if (now >= resend)
 			resend = now + PROBE_RESEND_NS;
 	}
-	w->served = w->answered;
-	w->waiting = w->probing;
+	w->results.connect_phase.done = true;
+	w->results.connect_phase.served = w->answered;
+	w->results.connect_phase.waiting = w->probing;
 }
 
 static int setup_fail(struct worker *w, const char *what)
 {
-	snprintf(w->error, sizeof(w->error), "%s: %s", what, strerror(errno));
-	w->setup_failed = 1;
+	snprintf(w->setup_error, sizeof(w->setup_error), "%s: %s", what, strerror(errno));
 	return -1;
 }
 
