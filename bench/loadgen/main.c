@@ -9,6 +9,8 @@
 #include "pattern.h"
 #include "report.h"
 #include "accounting.h"
+#include "merge.h"
+#include "results.h"
 #include "saved.h"
 #include "syscalls.h"
 #include "monitor.h"
@@ -362,6 +364,46 @@ static void start_threads(struct worker *workers, unsigned n)
 	}
 }
 
+/* All that the options ask for, of a run, a replay or a merge: the report
+ * on stdout, the warnings and then the error on stderr, the --histogram
+ * and --save files; the exit status (1: an error, a lost message, or a
+ * file not written). */
+static int report(const struct options *opt, const struct results *r)
+{
+	if (opt->json)
+		report_json(stdout, r);
+	else if (opt->csv) {
+		if (opt->csv_header)
+			report_csv_header(stdout);
+		report_csv(stdout, r);
+	} else
+		report_human(stdout, r);
+	fflush(stdout);
+	for (unsigned i = 0; i < r->warnings.count; i++)
+		fprintf(stderr, "loadgen: warning: %s\n", r->warnings.text[i]);
+	int status = 0;
+	if (opt->histogram_path && report_histogram_file(opt->histogram_path, r) < 0)
+		status = 1;
+	if (opt->save_path && saved_write(opt->save_path, r) < 0)
+		status = 1;
+	if (r->errors) {
+		if (r->errors > 1)
+			fprintf(stderr, "loadgen: %s (%llu errors in total)\n", r->first_error,
+				(unsigned long long)r->errors);
+		else
+			fprintf(stderr, "loadgen: %s\n", r->first_error);
+		status = 1;
+	} else if (r->lost) {
+		/* Only UDP loses messages without an error: a datagram is lost
+		 * by design, but it is a reply missing all the same. */
+		fprintf(stderr, "loadgen: %llu of %llu measured datagrams lost: no reply within "
+			"--timeout %g s\n", (unsigned long long)r->lost,
+			(unsigned long long)(r->messages + r->lost), opt->reply_timeout_s);
+		status = 1;
+	}
+	return status;
+}
+
 static int run_load(const struct options *opt)
 {
 	static struct results results;
@@ -424,7 +466,7 @@ static int run_load(const struct options *opt)
 		gather(&results, m.workers, opt->threads);
 		measured_interval(&results, m.workers, opt->threads, &sched);
 		report_add_warnings(&results, false);
-		status = report_results(opt, &results);
+		status = report(opt, &results);
 	}
 	workers_free(m.workers, opt->threads);
 	results_free(&results);
@@ -459,9 +501,20 @@ static int replay(const struct options *opt)
 	} else {
 		check_measured(&results);
 		report_add_warnings(&results, false);
-		status = report_results(opt, &results);
+		status = report(opt, &results);
 	}
 	results_free(&results);
+	return status;
+}
+
+/* --merge: saved runs, reported as one. */
+static int merge(const struct options *cli)
+{
+	static struct saved_run merged;
+	int status = merge_saved(cli, &merged);
+	if (status == 0)
+		status = report(&merged.opt, &merged.r);
+	results_free(&merged.r);
 	return status;
 }
 
@@ -470,7 +523,7 @@ int main(int argc, char **argv)
 	static struct options opt;
 	options_parse(&opt, argc, argv);
 	if (opt.merge_count)
-		return merge_saved(&opt);
+		return merge(&opt);
 	if (opt.monitor_pid)
 		return monitor_server(opt.monitor_pid);
 	if (opt.replay_path) {

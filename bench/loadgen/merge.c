@@ -16,8 +16,11 @@
  * the host's steal is the most any run saw, the connect phases' counts are
  * summed (see combine_disturbance()).  The merge's warnings are each run's,
  * under its file's name, then the merge's own. */
-#include "saved.h"
+#include "merge.h"
 #include "options.h"
+#include "report.h"
+#include "results.h"
+#include "saved.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -189,14 +192,14 @@ static void set_window(struct results *r, const struct window *w)
 			     "both read low", common_s, r->measured_s);
 }
 
-int merge_saved(const struct options *cli)
+int merge_saved(const struct options *cli, struct saved_run *sum)
 {
-	struct saved_run *sum = calloc(1, sizeof(*sum)), *run = calloc(1, sizeof(*run));
+	struct saved_run *run = calloc(1, sizeof(*run));    /* each file as read */
 	struct window w = { 0 };
 	int status = 1;
-	if (!sum || !run) {
+	if (!run) {
 		fprintf(stderr, "loadgen: --merge: out of memory\n");
-		goto out;
+		return 1;
 	}
 	const char *first = cli->merge_paths[0];
 	if ((status = check_distinct(cli)) != 0 || (status = saved_read(first, run)) != 0)
@@ -227,13 +230,8 @@ int merge_saved(const struct options *cli)
 	sum->opt.histogram_path = cli->histogram_path;
 	sum->opt.save_path = cli->save_path;
 	report_add_warnings(&sum->r, true);
-	status = report_results(&sum->opt, &sum->r);
 out:
-	if (sum)
-		results_free(&sum->r);
-	if (run)
-		results_free(&run->r);
-	free(sum);
+	results_free(&run->r);
 	free(run);
 	return status;
 }

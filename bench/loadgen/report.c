@@ -3,7 +3,6 @@
  * a full round trip (first byte sent to last byte back), in microseconds. */
 #include "report.h"
 #include "options.h"
-#include "saved.h"
 
 #include <errno.h>
 #include <math.h>
@@ -575,40 +574,4 @@ int report_close(FILE *f, const char *option, const char *path)
 		return 0;
 	fprintf(stderr, "loadgen: %s %s: %s\n", option, path, strerror(err));
 	return -1;
-}
-
-int report_results(const struct options *opt, const struct results *r)
-{
-	if (opt->json)
-		report_json(stdout, r);
-	else if (opt->csv) {
-		if (opt->csv_header)
-			report_csv_header(stdout);
-		report_csv(stdout, r);
-	} else
-		report_human(stdout, r);
-	fflush(stdout);
-	for (unsigned i = 0; i < r->warnings.count; i++)
-		fprintf(stderr, "loadgen: warning: %s\n", r->warnings.text[i]);
-	int status = 0;
-	if (opt->histogram_path && report_histogram_file(opt->histogram_path, r) < 0)
-		status = 1;
-	if (opt->save_path && saved_write(opt->save_path, r) < 0)
-		status = 1;
-	if (r->errors) {
-		if (r->errors > 1)
-			fprintf(stderr, "loadgen: %s (%llu errors in total)\n", r->first_error,
-				(unsigned long long)r->errors);
-		else
-			fprintf(stderr, "loadgen: %s\n", r->first_error);
-		status = 1;
-	} else if (r->lost) {
-		/* Only UDP loses messages without an error: a datagram is lost
-		 * by design, but it is a reply missing all the same. */
-		fprintf(stderr, "loadgen: %llu of %llu measured datagrams lost: no reply within "
-			"--timeout %g s\n", (unsigned long long)r->lost,
-			(unsigned long long)(r->messages + r->lost), opt->reply_timeout_s);
-		status = 1;
-	}
-	return status;
 }

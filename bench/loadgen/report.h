@@ -23,9 +23,5 @@ int report_histogram_file(const char *path, const struct results *r);
  * after one line naming the file and why.  Checks the flush, not only the
  * open: a full disk (/dev/full) fails only when the buffer is written. */
 int report_close(FILE *f, const char *option, const char *path);
-/* All that the options ask for, stdout, stderr's lines (r's warnings,
- * then an error), the files; the exit status (1: an error, a lost message,
- * or a file not written). */
-int report_results(const struct options *opt, const struct results *r);
 
 #endif

@@ -36,6 +36,7 @@
  * its line number instead of being summed in as figures nobody measured. */
 #include "saved.h"
 #include "options.h"
+#include "report.h"
 
 #include <ctype.h>
 #include <errno.h>

@@ -3,7 +3,8 @@
 #ifndef LOADGEN_SAVED_H
 #define LOADGEN_SAVED_H
 
-#include "report.h"
+#include "options.h"
+#include "results.h"
 
 #define SAVED_VERSION 3
 
@@ -20,8 +21,5 @@ int saved_write(const char *path, const struct results *r);
  * another histogram layout) after one line on stderr.  The run's warnings
  * are allocated: results_free() them when done (not needed on failure). */
 int saved_read(const char *path, struct saved_run *run);
-
-/* merge.c: --merge FILE...: the combined report; the exit status. */
-int merge_saved(const struct options *cli);
 
 #endif
