@@ -4,16 +4,18 @@
  * and waits for a CPU at its edges, show progress, then merge the threads'
  * histograms and report.  --replay and --merge
  * (merge.c) report without a network. */
-#include "loadgen.h"
+#include "accounting.h"
+#include "clock.h"
+#include "connect.h"
+#include "merge.h"
+#include "monitor.h"
 #include "options.h"
 #include "pattern.h"
 #include "report.h"
-#include "accounting.h"
-#include "merge.h"
 #include "results.h"
 #include "saved.h"
 #include "syscalls.h"
-#include "monitor.h"
+#include "worker.h"
 
 #include <errno.h>
 #include <math.h>
@@ -27,16 +29,8 @@
 #define RSS_SAMPLE_NS     (250 * 1000000ull)
 #define PROGRESS_NS       NS_PER_S
 
-atomic_bool stop_requested;
-pthread_barrier_t barrier_connected, barrier_started, barrier_finished;
-bool run_aborted;
-
-/* Workers count themselves done here and wake main, so that main notices
- * the end of the run at once instead of at its next poll.  The condition
- * variable runs on CLOCK_MONOTONIC, the clock of the schedule. */
-static pthread_mutex_t done_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t done_cond;
-static unsigned threads_done;
+/* Shared with the workers, and with on_sigint(). */
+static struct team team;
 
 struct monitor {
 	const struct options *opt;
@@ -56,81 +50,7 @@ struct monitor {
 static void on_sigint(int sig)
 {
 	(void)sig;
-	atomic_store(&stop_requested, true);
-}
-
-static void done_cond_init(void)
-{
-	pthread_condattr_t attr;
-	pthread_condattr_init(&attr);
-	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-	pthread_cond_init(&done_cond, &attr);
-	pthread_condattr_destroy(&attr);
-}
-
-void worker_finished(void)
-{
-	pthread_mutex_lock(&done_lock);
-	threads_done++;
-	pthread_cond_signal(&done_cond);
-	pthread_mutex_unlock(&done_lock);
-}
-
-/* Sleep until every worker is done (true) or until the deadline (false);
- * UINT64_MAX: no deadline. */
-static bool wait_workers(unsigned nthreads, uint64_t deadline)
-{
-	struct timespec ts = { .tv_sec = (time_t)(deadline / NS_PER_S),
-			       .tv_nsec = (long)(deadline % NS_PER_S) };
-	pthread_mutex_lock(&done_lock);
-	int err = 0;            /* 0 also after a spurious wake-up: wait again */
-	while (threads_done < nthreads && err == 0)
-		err = deadline == UINT64_MAX ? pthread_cond_wait(&done_cond, &done_lock)
-			: pthread_cond_timedwait(&done_cond, &done_lock, &ts);
-	bool all_done = threads_done == nthreads;
-	pthread_mutex_unlock(&done_lock);
-	return all_done;
-}
-
-/* Share n as evenly as possible: the first n % parts get one more. */
-static uint64_t share(uint64_t n, unsigned parts, unsigned i)
-{
-	return n / parts + (i < n % parts);
-}
-
-static struct worker *workers_create(const struct options *opt,
-				     const struct schedule *sched, bool progress)
-{
-	struct worker *workers = calloc(opt->threads, sizeof(*workers));
-	if (!workers)
-		return NULL;
-	uint32_t next_id = 0;
-	for (unsigned i = 0; i < opt->threads; i++) {
-		struct worker *w = &workers[i];
-		w->index = i;
-		w->opt = opt;
-		w->sched = sched;
-		w->nactive = (unsigned)share(opt->conns, opt->threads, i);
-		w->nidle = (unsigned)share(opt->idle, opt->threads, i);
-		w->first_id = next_id;
-		next_id += w->nactive + w->nidle;
-		w->quota = opt->requests ? share(opt->requests, opt->threads, i) : UINT64_MAX;
-		w->epfd = w->timerfd = -1;
-		results_init(&w->results, opt);
-		pthread_mutex_init(&w->snapshot_lock, NULL);
-		if (progress && (w->snapshot = malloc(sizeof(*w->snapshot))) != NULL)
-			hist_init(w->snapshot);
-	}
-	return workers;
-}
-
-static void workers_free(struct worker *workers, unsigned n)
-{
-	for (unsigned i = 0; i < n; i++) {
-		pthread_mutex_destroy(&workers[i].snapshot_lock);
-		free(workers[i].snapshot);
-	}
-	free(workers);
+	atomic_store(&team.stop_requested, true);
 }
 
 /* One line, rewritten in place: elapsed, msgs/s since warmup, p99. */
@@ -211,7 +131,7 @@ static void monitor_run(struct monitor *m, const struct schedule *s)
 			wake = earliest(wake, next_rss);
 		if (m->progress)
 			wake = earliest(wake, next_progress);
-	} while (!wait_workers(m->opt->threads, wake));
+	} while (!worker_wait_all(&team, wake));
 	if (!started)
 		measure_start(m);       /* everything ended during warmup */
 	if (m->progress)
@@ -276,8 +196,8 @@ static void measured_interval(struct results *r, const struct worker *workers,
 {
 	uint64_t last = s->warm_end;
 	for (unsigned i = 0; i < nthreads; i++)
-		if (workers[i].last_done_ns > last)
-			last = workers[i].last_done_ns;
+		if (workers[i].set.last_done_ns > last)
+			last = workers[i].set.last_done_ns;
 	r->measured_s = (double)(last - s->warm_end) / 1e9;
 	uint64_t realtime_minus_mono = realtime_ns() - now_ns();
 	r->window_start_ns = s->warm_end + realtime_minus_mono;
@@ -290,7 +210,7 @@ static const char *nothing_measured(const struct options *opt)
 {
 	if (opt->replay_path)
 		return "no latency to replay in the file";
-	if (atomic_load(&stop_requested))
+	if (atomic_load(&team.stop_requested))
 		return "interrupted before a reply completed in the measured interval";
 	if (opt->requests && !opt->duration_given)
 		return "no reply completed in the measured interval";
@@ -319,7 +239,7 @@ static void check_measured(struct results *r)
 static void gather(struct results *r, const struct worker *workers, unsigned nthreads)
 {
 	for (unsigned i = 0; i < nthreads; i++)
-		results_add(r, &workers[i].results);
+		results_add(r, &workers[i].set.results);
 	check_measured(r);
 }
 
@@ -407,14 +327,13 @@ static int report(const struct options *opt, const struct results *r)
 static int run_load(const struct options *opt)
 {
 	static struct results results;
-	static struct schedule sched;
 	static struct hist progress_scratch;
 	struct monitor m = { .opt = opt, .progress = isatty(STDERR_FILENO),
 			     .merged = &progress_scratch };
 
 	pattern_init();
 	install_signals();
-	if (check_fd_limit(opt) < 0)
+	if (connect_check_fd_limit(opt) < 0)
 		return 1;
 	const char *no_counting = opt->server_syscalls ?
 				  syscall_counting_unavailable(opt->server_pid) : NULL;
@@ -422,20 +341,17 @@ static int run_load(const struct options *opt)
 		fprintf(stderr, "loadgen: %s\n", no_counting);
 		return 1;
 	}
-	m.workers = workers_create(opt, &sched, m.progress);
+	m.workers = worker_create_all(opt, &team, m.progress);
 	if (!m.workers) {
 		fprintf(stderr, "loadgen: out of memory for %u threads\n", opt->threads);
 		return 1;
 	}
-	pthread_barrier_init(&barrier_connected, NULL, opt->threads + 1);
-	pthread_barrier_init(&barrier_started, NULL, opt->threads + 1);
-	pthread_barrier_init(&barrier_finished, NULL, opt->threads + 1);
-	done_cond_init();
+	worker_team_init(&team, opt->threads);
 	results_init(&results, opt);
 	uint64_t connect_start = now_ns();
 	start_threads(m.workers, opt->threads);
 
-	pthread_barrier_wait(&barrier_connected);
+	pthread_barrier_wait(&team.connected);
 	connect_phase_done(&results.connect_phase, opt, connect_start);
 	const char *setup_error = first_setup_error(m.workers, opt->threads);
 	char counting_error[160];
@@ -443,32 +359,32 @@ static int run_load(const struct options *opt)
 	    !syscall_counters_open(&m.syscalls, opt->server_pid, counting_error,
 				   sizeof(counting_error)))
 		setup_error = counting_error;
-	run_aborted = setup_error != NULL;
-	if (!run_aborted) {
-		fix_schedule(&sched, opt);
-		if (sched.warm_end == sched.t0)
+	team.aborted = setup_error != NULL;
+	if (!team.aborted) {
+		fix_schedule(&team.sched, opt);
+		if (team.sched.warm_end == team.sched.t0)
 			measure_start(&m);
 	}
-	pthread_barrier_wait(&barrier_started);
-	if (!run_aborted) {
-		monitor_run(&m, &sched);
+	pthread_barrier_wait(&team.started);
+	if (!team.aborted) {
+		monitor_run(&m, &team.sched);
 		measure_end(&m, &results);
 	}
-	pthread_barrier_wait(&barrier_finished);
+	pthread_barrier_wait(&team.finished);
 	for (unsigned i = 0; i < opt->threads; i++)
 		pthread_join(m.workers[i].thread, NULL);
 	if (opt->server_syscalls)
 		syscall_counters_close(&m.syscalls, &results.syscalls);
 	int status = 1;
-	if (run_aborted) {
+	if (team.aborted) {
 		fprintf(stderr, "loadgen: %s\n", setup_error);
 	} else {
 		gather(&results, m.workers, opt->threads);
-		measured_interval(&results, m.workers, opt->threads, &sched);
+		measured_interval(&results, m.workers, opt->threads, &team.sched);
 		report_add_warnings(&results, false);
 		status = report(opt, &results);
 	}
-	workers_free(m.workers, opt->threads);
+	worker_free_all(m.workers, opt->threads);
 	results_free(&results);
 	return status;
 }
