@@ -80,7 +80,7 @@ static void show_progress(struct monitor *m, const struct schedule *s, uint64_t 
 static void sample_memory(struct monitor *m)
 {
 	struct tree_memory now;
-	tree_memory(m->opt->server_pid, &now);
+	acct_tree_memory(m->opt->server_pid, &now);
 	if (now.rss_kib > m->server_peak_rss_kib)
 		m->server_peak_rss_kib = now.rss_kib;
 	if (now.pss_kib < 0 || m->server_peak_pss_kib < 0)
@@ -92,16 +92,16 @@ static void sample_memory(struct monitor *m)
 /* CPU, RSS and the waits at the start of the measured interval. */
 static void measure_start(struct monitor *m)
 {
-	self_cpu(&m->self_start);
+	acct_self_cpu(&m->self_start);
 	if (m->opt->server_pid) {
-		m->have_server = tree_cpu(m->opt->server_pid, &m->server_start);
+		m->have_server = acct_tree_cpu(m->opt->server_pid, &m->server_start);
 		sample_memory(m);
 	}
-	syscall_counters_enable(&m->syscalls, true);
-	m->have_self_waits = runq_sample(getpid(), false, &m->self_waits);
+	syscalls_counters_enable(&m->syscalls, true);
+	m->have_self_waits = acct_runq_sample(getpid(), false, &m->self_waits);
 	m->have_server_waits = m->have_server &&
-			       runq_sample(m->opt->server_pid, true, &m->server_waits);
-	m->have_host = host_ticks(&m->host_start);
+			       acct_runq_sample(m->opt->server_pid, true, &m->server_waits);
+	m->have_host = acct_host_ticks(&m->host_start);
 }
 
 /* Main's job while the workers run: mark the start of the measured
@@ -151,12 +151,12 @@ static double waited(struct runq_sample *start, bool have_start, pid_t pid, bool
 		     int *ran)
 {
 	struct runq_sample end = { 0 };
-	bool have = have_start && runq_sample(pid, tree, &end);
-	double s = have ? runq_wait_s(start, &end) : -1;
+	bool have = have_start && acct_runq_sample(pid, tree, &end);
+	double s = have ? acct_runq_wait_s(start, &end) : -1;
 	if (ran)
-		*ran = have ? (int)runq_tasks_ran(start, &end) : -1;
-	runq_sample_free(&end);
-	runq_sample_free(start);
+		*ran = have ? (int)acct_runq_tasks_ran(start, &end) : -1;
+	acct_runq_sample_free(&end);
+	acct_runq_sample_free(start);
 	return s;
 }
 
@@ -164,11 +164,11 @@ static double waited(struct runq_sample *start, bool have_start, pid_t pid, bool
  * last reply, before any connection is closed, so teardown is not counted. */
 static void measure_end(struct monitor *m, struct results *r)
 {
-	syscall_counters_enable(&m->syscalls, false);
-	self_cpu(&r->self_cpu);
+	syscalls_counters_enable(&m->syscalls, false);
+	acct_self_cpu(&r->self_cpu);
 	cpu_delta(&r->self_cpu, &m->self_start);
-	r->self_peak_rss_kib = self_peak_rss_kib();
-	if (m->have_server && tree_cpu(m->opt->server_pid, &r->server_cpu)) {
+	r->self_peak_rss_kib = acct_self_peak_rss_kib();
+	if (m->have_server && acct_tree_cpu(m->opt->server_pid, &r->server_cpu)) {
 		cpu_delta(&r->server_cpu, &m->server_start);
 		sample_memory(m);
 		r->have_server = true;
@@ -178,10 +178,10 @@ static void measure_end(struct monitor *m, struct results *r)
 	r->self_runq_wait_s = waited(&m->self_waits, m->have_self_waits, getpid(), false, NULL);
 	r->server_runq_wait_s = waited(&m->server_waits, m->have_server_waits && r->have_server,
 				       m->opt->server_pid, true, &r->server_tasks_ran);
-	r->server_cpus = r->have_server ? cpus_allowed(m->opt->server_pid) : -1;
+	r->server_cpus = r->have_server ? acct_cpus_allowed(m->opt->server_pid) : -1;
 	struct host_ticks host_end;
-	if (m->have_host && host_ticks(&host_end))
-		r->steal_pct = steal_pct(&m->host_start, &host_end);
+	if (m->have_host && acct_host_ticks(&host_end))
+		r->steal_pct = acct_steal_pct(&m->host_start, &host_end);
 }
 
 /* The measured interval: from its start to the last reply (or lost
@@ -336,7 +336,7 @@ static int run_load(const struct options *opt)
 	if (connect_check_fd_limit(opt) < 0)
 		return 1;
 	const char *no_counting = opt->server_syscalls ?
-				  syscall_counting_unavailable(opt->server_pid) : NULL;
+				  syscalls_counting_unavailable(opt->server_pid) : NULL;
 	if (no_counting) {
 		fprintf(stderr, "loadgen: %s\n", no_counting);
 		return 1;
@@ -356,8 +356,8 @@ static int run_load(const struct options *opt)
 	const char *setup_error = first_setup_error(m.workers, opt->threads);
 	char counting_error[160];
 	if (!setup_error && opt->server_syscalls &&
-	    !syscall_counters_open(&m.syscalls, opt->server_pid, counting_error,
-				   sizeof(counting_error)))
+	    !syscalls_counters_open(&m.syscalls, opt->server_pid, counting_error,
+				    sizeof(counting_error)))
 		setup_error = counting_error;
 	team.aborted = setup_error != NULL;
 	if (!team.aborted) {
@@ -374,7 +374,7 @@ static int run_load(const struct options *opt)
 	for (unsigned i = 0; i < opt->threads; i++)
 		pthread_join(m.workers[i].thread, NULL);
 	if (opt->server_syscalls)
-		syscall_counters_close(&m.syscalls, &results.syscalls);
+		syscalls_counters_close(&m.syscalls, &results.syscalls);
 	int status = 1;
 	if (team.aborted) {
 		fprintf(stderr, "loadgen: %s\n", setup_error);

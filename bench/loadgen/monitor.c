@@ -46,16 +46,16 @@ int monitor_server(pid_t pid)
 {
 	struct timespec every = { 0, CPU_EVERY_MS * 1000000L };
 	unsigned mem_every = MEM_EVERY_MS / CPU_EVERY_MS;
-	printf("monitor %d %d\n", (int)pid, cpus_allowed(pid));
+	printf("monitor %d %d\n", (int)pid, acct_cpus_allowed(pid));
 	for (unsigned i = 0; !ended(pid); i++) {
 		struct cpu_times cpu;
 		uint64_t t = realtime_ns();
-		if (tree_cpu(pid, &cpu))
+		if (acct_tree_cpu(pid, &cpu))
 			printf("cpu %llu %.0f\n", (unsigned long long)t,
 			       (cpu.user_s + cpu.sys_s) * 1e9);
 		if (i % mem_every == 0) {
 			struct tree_memory m;
-			tree_memory(pid, &m);
+			acct_tree_memory(pid, &m);
 			printf("mem %llu %ld %ld\n", (unsigned long long)t, m.rss_kib, m.pss_kib);
 		}
 		if (fflush(stdout) != 0)
