@@ -1,9 +1,10 @@
 /* main.c - loadgen: the run's timeline.  Parse options, start the worker
- * threads, wait until every connection is open and served (the connect
- * phase), fix the schedule (warmup, measured interval), sample CPU, memory
- * and waits for a CPU at its edges, show progress, then merge the threads'
- * histograms and report.  --replay and --merge
- * (merge.c) report without a network. */
+ * threads (worker.c), wait until every connection is open and served (the
+ * connect phase), fix the schedule (warmup, measured interval), sample
+ * CPU, memory and waits for a CPU at its edges, show progress, then add up
+ * the threads' results and print all that the options ask for.  --replay
+ * and --merge (merge.c) are reported the same way, without a network;
+ * --monitor (monitor.c) only samples a server. */
 #include "accounting.h"
 #include "clock.h"
 #include "connect.h"
@@ -32,7 +33,10 @@
 /* Shared with the workers, and with on_sigint(). */
 static struct team team;
 
-struct monitor {
+/* What main samples while the workers run: CPU, waits and the host's
+ * ticks at the start of the measured interval, the server's peak memory
+ * within it, and the progress line. */
+struct sampler {
 	const struct options *opt;
 	struct worker *workers;
 	bool progress;                  /* stderr is a terminal */
@@ -54,7 +58,7 @@ static void on_sigint(int sig)
 }
 
 /* One line, rewritten in place: elapsed, msgs/s since warmup, p99. */
-static void show_progress(struct monitor *m, const struct schedule *s, uint64_t now)
+static void show_progress(struct sampler *m, const struct schedule *s, uint64_t now)
 {
 	uint64_t done = 0;
 	hist_init(m->merged);
@@ -77,7 +81,7 @@ static void show_progress(struct monitor *m, const struct schedule *s, uint64_t 
 
 /* A peak PSS missing a sample might miss the peak: unknown, then.  A
  * failed RSS sample (-1) just does not raise the peak. */
-static void sample_memory(struct monitor *m)
+static void sample_memory(struct sampler *m)
 {
 	struct tree_memory now;
 	acct_tree_memory(m->opt->server_pid, &now);
@@ -90,7 +94,7 @@ static void sample_memory(struct monitor *m)
 }
 
 /* CPU, RSS and the waits at the start of the measured interval. */
-static void measure_start(struct monitor *m)
+static void measure_start(struct sampler *m)
 {
 	acct_self_cpu(&m->self_start);
 	if (m->opt->server_pid) {
@@ -107,7 +111,7 @@ static void measure_start(struct monitor *m)
 /* Main's job while the workers run: mark the start of the measured
  * interval, sample the server's memory, and draw the progress line.  It
  * sleeps until the next of these is due or the last worker is done. */
-static void monitor_run(struct monitor *m, const struct schedule *s)
+static void sample_run(struct sampler *m, const struct schedule *s)
 {
 	bool started = s->warm_end == s->t0;        /* warmup 0: done before release */
 	uint64_t next_rss = s->warm_end, next_progress = s->t0 + PROGRESS_NS;
@@ -162,7 +166,7 @@ static double waited(struct runq_sample *start, bool have_start, pid_t pid, bool
 
 /* CPU, RSS and the waits at the end of the measured interval: after the
  * last reply, before any connection is closed, so teardown is not counted. */
-static void measure_end(struct monitor *m, struct results *r)
+static void measure_end(struct sampler *m, struct results *r)
 {
 	syscalls_counters_enable(&m->syscalls, false);
 	acct_self_cpu(&r->self_cpu);
@@ -185,7 +189,7 @@ static void measure_end(struct monitor *m, struct results *r)
 }
 
 /* The measured interval: from its start to the last reply (or lost
- * message, see record_lost()), whatever ended it (--duration, --requests,
+ * message, see conn_lost()), whatever ended it (--duration, --requests,
  * Ctrl-C), so that msg/s is the rate really achieved.  Not the configured
  * duration: in open loop that would make msg/s the requested rate by
  * construction, however slow the server.  Also on CLOCK_REALTIME, for
@@ -328,7 +332,7 @@ static int run_load(const struct options *opt)
 {
 	static struct results results;
 	static struct hist progress_scratch;
-	struct monitor m = { .opt = opt, .progress = isatty(STDERR_FILENO),
+	struct sampler m = { .opt = opt, .progress = isatty(STDERR_FILENO),
 			     .merged = &progress_scratch };
 
 	pattern_init();
@@ -367,7 +371,7 @@ static int run_load(const struct options *opt)
 	}
 	pthread_barrier_wait(&team.started);
 	if (!team.aborted) {
-		monitor_run(&m, &team.sched);
+		sample_run(&m, &team.sched);
 		measure_end(&m, &results);
 	}
 	pthread_barrier_wait(&team.finished);

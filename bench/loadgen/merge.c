@@ -14,8 +14,10 @@
  * interval, so a sum would count it once per loadgen; the server's
  * run-queue wait comes from that run too.  Loadgen's own waits are summed,
  * the host's steal is the most any run saw, the connect phases' counts are
- * summed (see combine_disturbance()).  The merge's warnings are each run's,
- * under its file's name, then the merge's own. */
+ * summed.  The merge's warnings are each run's, under its file's name,
+ * then the merge's own.  The counts, histograms, connect phases and first
+ * error are added by results_add(), as main.c adds a run's threads; main.c
+ * reports the merged run as it reports any. */
 #include "merge.h"
 #include "options.h"
 #include "report.h"

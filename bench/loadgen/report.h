@@ -1,4 +1,6 @@
-/* report.h - the numbers of a finished run, and the ways to print them. */
+/* report.h - the ways to print a finished run's results (results.h): a
+ * summary for people, JSON and CSV for the harness, a percentile file for
+ * gnuplot; and the warnings that its figures call for. */
 #ifndef LOADGEN_REPORT_H
 #define LOADGEN_REPORT_H
 
