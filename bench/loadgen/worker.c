@@ -89,7 +89,6 @@ static void next_message(struct worker *w, struct conn *c, uint64_t now)
 	w->issued_measured -= now >= w->team->sched.warm_end;
 }
 
-/* LAB: free */
 /* A message's place on c is free again, its reply in or its datagram
  * given up (the transports call this through the set): what that frees up
  * depends on the mode. */
@@ -109,7 +108,6 @@ static void place_free(struct conn_set *set, struct conn *c, uint64_t now)
 		break;
 	}
 }
-/* LAB: end */
 
 /* Connect per request: the slots whose connect found a Unix socket's
  * backlog full, started again. */
