@@ -110,9 +110,12 @@ struct transport {
 	/* Send it again this often while it is unanswered; 0: never (a
 	 * stream does not lose it, a datagram may). */
 	uint64_t probe_resend_ns;
-	/* epoll reported c (EPOLLIN, EPOLLOUT, ...): take in its replies,
-	 * finish its connect, send more. */
-	void (*on_ready)(struct conn_set *set, struct conn *c, uint32_t events);
+	/* epoll reported c readable (or in error): take in its replies. */
+	void (*on_readable)(struct conn_set *set, struct conn *c);
+	/* epoll reported c's connect over (writable, or in error): per request
+	 * its message goes now.  NULL: its connections are all opened before
+	 * the run (connect.c). */
+	void (*on_connected)(struct conn_set *set, struct conn *c);
 	/* Every so often: give up what waited longer than --timeout (or a
 	 * connect longer than --connect-timeout). */
 	void (*check_timeouts)(struct conn_set *set, struct conn *c, uint64_t now);

@@ -176,14 +176,6 @@ static void on_readable(struct conn_set *set, struct conn *c)
 		flush(set, c);
 }
 
-static void on_ready(struct conn_set *set, struct conn *c, uint32_t events)
-{
-	if (c->state == CONN_OPEN && (events & (EPOLLIN | EPOLLERR | EPOLLHUP)))
-		on_readable(set, c);
-	if (c->state == CONN_OPEN && (events & EPOLLOUT))
-		flush(set, c);
-}
-
 /* A datagram without a reply for --timeout after it was sent is lost.  UDP
  * loses datagrams by design, so that is not the socket's end: its slot goes
  * to the next message as a reply's would. */
@@ -203,6 +195,7 @@ const struct transport dgram_transport = {
 	.flush = flush,
 	.probe = probe,
 	.probe_resend_ns = PROBE_RESEND_NS,
-	.on_ready = on_ready,
+	.on_readable = on_readable,
+	.on_connected = NULL,           /* connected before the run */
 	.check_timeouts = check_timeouts,
 };

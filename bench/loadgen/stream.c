@@ -159,14 +159,6 @@ static void on_readable(struct conn_set *set, struct conn *c)
 		flush(set, c);
 }
 
-static void on_ready(struct conn_set *set, struct conn *c, uint32_t events)
-{
-	if (c->state == CONN_OPEN && (events & (EPOLLIN | EPOLLERR | EPOLLHUP)))
-		on_readable(set, c);
-	if (c->state == CONN_OPEN && (events & EPOLLOUT))
-		flush(set, c);
-}
-
 /* A connection that waits longer than --timeout for a reply byte is
  * failed, so that a stalled or one-client-at-a-time server ends the run
  * with an error instead of hanging it. */
@@ -184,7 +176,8 @@ const struct transport stream_transport = {
 	.issue = issue,
 	.flush = flush,
 	.probe = probe,
-	.on_ready = on_ready,
+	.on_readable = on_readable,
+	.on_connected = NULL,           /* held: opened before the run */
 	.check_timeouts = check_timeouts,
 };
 
@@ -241,12 +234,8 @@ static bool request_start(struct conn_set *set, struct conn *c, uint64_t intende
 
 /* EPOLLOUT (or an error) on a connecting socket: the handshake finished,
  * or failed.  Once open, the connection is a stream like any. */
-static void request_on_ready(struct conn_set *set, struct conn *c, uint32_t events)
+static void request_on_connected(struct conn_set *set, struct conn *c)
 {
-	if (c->state != CONN_CONNECTING) {
-		on_ready(set, c, events);
-		return;
-	}
 	uint64_t now = now_ns();
 	int err = connect_result(set, c);
 	if (err) {
@@ -270,6 +259,7 @@ const struct transport stream_per_request = {
 	.issue = request_start,
 	.flush = flush,
 	.probe = NULL,                  /* its connections are not held */
-	.on_ready = request_on_ready,
+	.on_readable = on_readable,
+	.on_connected = request_on_connected,
 	.check_timeouts = request_check_timeouts,
 };

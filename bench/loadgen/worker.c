@@ -230,13 +230,25 @@ static void publish_progress(struct worker *w)
 	pthread_mutex_unlock(&w->snapshot_lock);
 }
 
+/* A ready connection goes to its transport: a connect under way (per
+ * request) is over, or replies came in, or the socket buffer has room for
+ * more of what is queued. */
 static void handle_event(struct worker *w, const struct epoll_event *ev)
 {
 	struct conn *c = ev->data.ptr;
-	if (c == NULL)
+	if (c == NULL) {
 		on_timer(w);
-	else
-		c->transport->on_ready(&w->set, c, ev->events);
+		return;
+	}
+	const struct transport *t = c->transport;
+	if (c->state == CONN_CONNECTING) {
+		t->on_connected(&w->set, c);
+		return;
+	}
+	if (c->state == CONN_OPEN && (ev->events & (EPOLLIN | EPOLLERR | EPOLLHUP)))
+		t->on_readable(&w->set, c);
+	if (c->state == CONN_OPEN && (ev->events & EPOLLOUT))
+		t->flush(&w->set, c);
 }
 
 /* Everything that is due by the clock rather than by a socket. */
