@@ -11,7 +11,6 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
-#include <unistd.h>
 
 /* More connects at once would only overflow the server's accept queue,
  * and a dropped SYN costs a 1 s retransmit. */

@@ -292,7 +292,7 @@ static void start_threads(struct worker *workers, unsigned n)
  * on stdout, the warnings and then the error on stderr, the --histogram
  * and --save files; the exit status (1: an error, a lost message, or a
  * file not written). */
-static int report(const struct options *opt, const struct results *r)
+static int print_all(const struct options *opt, const struct results *r)
 {
 	if (opt->json)
 		report_json(stdout, r);
@@ -386,7 +386,7 @@ static int run_load(const struct options *opt)
 		gather(&results, m.workers, opt->threads);
 		measured_interval(&results, m.workers, opt->threads, &team.sched);
 		report_add_warnings(&results, false);
-		status = report(opt, &results);
+		status = print_all(opt, &results);
 	}
 	worker_free_all(m.workers, opt->threads);
 	results_free(&results);
@@ -421,7 +421,7 @@ static int replay(const struct options *opt)
 	} else {
 		check_measured(&results);
 		report_add_warnings(&results, false);
-		status = report(opt, &results);
+		status = print_all(opt, &results);
 	}
 	results_free(&results);
 	return status;
@@ -433,7 +433,7 @@ static int merge(const struct options *cli)
 	static struct saved_run merged;
 	int status = merge_saved(cli, &merged);
 	if (status == 0)
-		status = report(&merged.opt, &merged.r);
+		status = print_all(&merged.opt, &merged.r);
 	results_free(&merged.r);
 	return status;
 }

@@ -31,7 +31,8 @@ static struct worker *worker_of(struct conn_set *set)
 	return (struct worker *)set;
 }
 
-static bool stop_requested(const struct worker *w)
+/* Ctrl-C or SIGTERM: main's handler set the team's flag. */
+static bool stopping(const struct worker *w)
 {
 	return atomic_load_explicit(&w->team->stop_requested, memory_order_relaxed);
 }
@@ -43,7 +44,7 @@ static bool claim_message(struct worker *w, uint64_t t)
 {
 	if (t >= w->team->sched.end)
 		return false;
-	if (stop_requested(w))
+	if (stopping(w))
 		return false;
 	if (t < w->team->sched.warm_end)
 		return true;
@@ -343,7 +344,7 @@ static void run(struct worker *w)
 	}
 	/* LAB: end */
 	if (w->opt->mode == MODE_OPEN && w->set.live == 0 && !w->schedule_done &&
-	    !stop_requested(w))
+	    !stopping(w))
 		lose_unsent(w, now_ns());
 	publish_progress(w);
 }
@@ -382,7 +383,7 @@ static void probe_phase(struct worker *w, struct conn *held, unsigned count)
 		w->set.probing++;
 		t->probe(&w->set, &held[i]);
 	}
-	while (w->set.probing > 0 && now < deadline && !stop_requested(w)) {
+	while (w->set.probing > 0 && now < deadline && !stopping(w)) {
 		/* Ctrl-C sets stop_requested in another thread: look again soon. */
 		uint64_t wake = earliest(earliest(deadline, now + SCAN_INTERVAL_NS), resend);
 		int nready = epoll_wait(w->set.epfd, events, MAX_EVENTS, ms_until(wake, now));
