@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """tests/loadgen.py - black-box tests of bin/loadgen.
 
-    python3 tests/loadgen.py --bindir bin            # every case
-    python3 tests/loadgen.py --bindir bin stall dup  # only those cases
+    python3 tests/loadgen.py --bindir bin                       # every case
+    python3 tests/loadgen.py --case stall-open-loop --case dup  # only those
+    python3 tests/loadgen.py --list                             # the case names
 
 Prints one line per case, 'loadgen/<case>: ok' or 'loadgen/<case>: FAILED
 (reason)', and exits 1 if any failed.  The test servers (fixed delay, a 1 s
@@ -1774,16 +1775,17 @@ def main():
     global LOADGEN, BINDIR
     ap = argparse.ArgumentParser(description="black-box tests of loadgen")
     ap.add_argument("--bindir", default="bin", help="directory holding loadgen and echo-*")
-    ap.add_argument("cases", nargs="*", help="run only these cases (default: all)")
+    ap.add_argument("--case", action="append", default=[], choices=list(CASES),
+                    help="run only this case (repeatable; default all)")
+    ap.add_argument("--list", action="store_true", help="print the case names")
     args = ap.parse_args()
+    if args.list:
+        print("\n".join(CASES))
+        return 0
     BINDIR = args.bindir
     LOADGEN = os.path.join(BINDIR, "loadgen")
-    unknown = [c for c in args.cases if c not in CASES]
-    if unknown:
-        print("unknown case(s): %s; known: %s" % (" ".join(unknown), " ".join(CASES)))
-        return 2
     failed = 0
-    for name in args.cases or CASES:
+    for name in args.case or CASES:
         try:
             if not os.access(LOADGEN, os.X_OK):
                 raise CaseFailed("%s is not built" % LOADGEN)

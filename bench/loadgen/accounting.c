@@ -42,8 +42,8 @@
  * User and system time are known only in ticks.  The kernel splits each
  * process's exact run time in the proportion of the ticks it charged to
  * user and to system mode; we do the same with the tree's sums (see
- * tree_cpu()).  The total is exact; the split is as rough as the ticks
- * are few.
+ * acct_tree_cpu()).  The total is exact; the split is as rough as the
+ * ticks are few.
  *
  * Disturbance: how much of the window a side spent waiting for a CPU while
  * it had work, and how much CPU the host's hypervisor took.  On a shared
@@ -52,13 +52,13 @@
  *   run-queue wait   the 2nd field of /proc/PID/task/TID/schedstat, ns
  *                    that the task was runnable but not running, summed
  *                    over loadgen's threads or the server tree's threads
- *                    (runq_wait_s()), each task's end minus its start.  A
- *                    task that began during the window counts whole; a
- *                    task that ended during it takes its wait with it, as
- *                    the schedstat file goes away and nothing like cutime
- *                    keeps it: the server's figure is a lower bound when
- *                    threads or processes come and go in the window (a
- *                    thread or process per connection, with
+ *                    (acct_runq_wait_s()), each task's end minus its
+ *                    start.  A task that began during the window counts
+ *                    whole; a task that ended during it takes its wait
+ *                    with it, as the schedstat file goes away and nothing
+ *                    like cutime keeps it: the server's figure is a lower
+ *                    bound when threads or processes come and go in the
+ *                    window (a thread or process per connection, with
  *                    --connect-per-request).  A TID reused within the
  *                    window compares the new task with the old one's
  *                    start: counted from 0 if that looks negative.
@@ -93,7 +93,7 @@ struct tree_sample {
 	unsigned long long user_ticks, sys_ticks;
 };
 
-void self_cpu(struct cpu_times *t)
+void acct_self_cpu(struct cpu_times *t)
 {
 	struct rusage ru;
 	getrusage(RUSAGE_SELF, &ru);
@@ -101,7 +101,7 @@ void self_cpu(struct cpu_times *t)
 	t->sys_s = (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
 }
 
-long self_peak_rss_kib(void)
+long acct_self_peak_rss_kib(void)
 {
 	char line[256];
 	long kib = -1;
@@ -200,7 +200,7 @@ static bool add_tid(FILE *f, pid_t tid, void *list)
 	return push(list, tid);
 }
 
-bool tree_tasks(pid_t pid, pid_t **tids, size_t *n)
+bool acct_tree_tasks(pid_t pid, pid_t **tids, size_t *n)
 {
 	struct pid_list procs = { 0 }, tasks = { 0 };
 	bool ok = list_tree(pid, &procs);
@@ -342,7 +342,7 @@ static struct {
 	struct cpu_times total;
 } server;
 
-bool tree_cpu(pid_t pid, struct cpu_times *t)
+bool acct_tree_cpu(pid_t pid, struct cpu_times *t)
 {
 	struct tree_sample now;
 	if (!sample_tree(pid, &now))
@@ -400,7 +400,7 @@ static long proc_pss_kib(pid_t pid)
 	return 0;
 }
 
-void tree_memory(pid_t pid, struct tree_memory *m)
+void acct_tree_memory(pid_t pid, struct tree_memory *m)
 {
 	struct pid_list tree = { 0 };
 	*m = (struct tree_memory){ .rss_kib = -1, .pss_kib = -1 };
@@ -443,7 +443,7 @@ static int cmp_tid(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-bool runq_sample(pid_t pid, bool tree, struct runq_sample *s)
+bool acct_runq_sample(pid_t pid, bool tree, struct runq_sample *s)
 {
 	struct pid_list procs = { 0 };
 	bool ok = tree ? list_tree(pid, &procs) : push(&procs, pid);
@@ -465,7 +465,7 @@ static const struct task_wait *task_then(const struct runq_sample *then, size_t 
 	return *j < then->n && then->tasks[*j].tid == t->tid ? &then->tasks[*j] : NULL;
 }
 
-double runq_wait_s(const struct runq_sample *then, const struct runq_sample *now)
+double acct_runq_wait_s(const struct runq_sample *then, const struct runq_sample *now)
 {
 	unsigned long long sum = 0;
 	size_t j = 0;
@@ -476,7 +476,7 @@ double runq_wait_s(const struct runq_sample *then, const struct runq_sample *now
 	return (double)sum / 1e9;
 }
 
-unsigned runq_tasks_ran(const struct runq_sample *then, const struct runq_sample *now)
+unsigned acct_runq_tasks_ran(const struct runq_sample *then, const struct runq_sample *now)
 {
 	unsigned ran = 0;
 	size_t j = 0;
@@ -487,19 +487,19 @@ unsigned runq_tasks_ran(const struct runq_sample *then, const struct runq_sample
 	return ran;
 }
 
-int cpus_allowed(pid_t pid)
+int acct_cpus_allowed(pid_t pid)
 {
 	cpu_set_t set;
 	return sched_getaffinity(pid, sizeof(set), &set) == 0 ? CPU_COUNT(&set) : -1;
 }
 
-void runq_sample_free(struct runq_sample *s)
+void acct_runq_sample_free(struct runq_sample *s)
 {
 	free(s->tasks);
 	*s = (struct runq_sample){ 0 };
 }
 
-bool host_ticks(struct host_ticks *t)
+bool acct_host_ticks(struct host_ticks *t)
 {
 	/* user nice system idle iowait irq softirq steal (guest: in user) */
 	unsigned long long v[8];
@@ -518,7 +518,7 @@ bool host_ticks(struct host_ticks *t)
 	return true;
 }
 
-double steal_pct(const struct host_ticks *then, const struct host_ticks *now)
+double acct_steal_pct(const struct host_ticks *then, const struct host_ticks *now)
 {
 	unsigned long long total = since(now->total, then->total);
 	return total ? 100.0 * (double)since(now->steal, then->steal) / (double)total : -1;

@@ -12,15 +12,15 @@ struct cpu_times {
 };
 
 /* This process, all threads. */
-void self_cpu(struct cpu_times *t);
+void acct_self_cpu(struct cpu_times *t);
 /* This process's peak resident memory since exec, in KiB; -1 if unknown. */
-long self_peak_rss_kib(void);
+long acct_self_peak_rss_kib(void);
 /* The server process, its threads, its live descendants and the children
  * it has reaped; false if it is gone.  Exact in total (to a tick per
  * process that reaps), split into user and system by the tick counts.
  * Successive calls for one server report running totals, so subtract two
  * of them; call from one thread. */
-bool tree_cpu(pid_t pid, struct cpu_times *t);
+bool acct_tree_cpu(pid_t pid, struct cpu_times *t);
 /* Resident memory of the server and its live descendants, in KiB: RSS
  * counts a page shared by several processes once for each, PSS shares it
  * out among them.  pss_kib is -1 when it could not be read for all, both
@@ -28,11 +28,11 @@ bool tree_cpu(pid_t pid, struct cpu_times *t);
 struct tree_memory {
 	long rss_kib, pss_kib;
 };
-void tree_memory(pid_t pid, struct tree_memory *m);
+void acct_tree_memory(pid_t pid, struct tree_memory *m);
 
 /* Every thread of pid's tree, by TID (*tids is malloc'd); false if out
  * of memory. */
-bool tree_tasks(pid_t pid, pid_t **tids, size_t *n);
+bool acct_tree_tasks(pid_t pid, pid_t **tids, size_t *n);
 
 /* Run-queue wait: how long tasks were runnable but waited for a CPU, the
  * 2nd field of /proc/PID/task/TID/schedstat.  A sample holds each task's
@@ -43,23 +43,23 @@ struct runq_sample {
 };
 /* The threads of this process (tree false) or of the server's whole tree;
  * false if none could be read. */
-bool runq_sample(pid_t pid, bool tree, struct runq_sample *s);
+bool acct_runq_sample(pid_t pid, bool tree, struct runq_sample *s);
 /* Seconds waited from then to now by the tasks alive now: see accounting.c
  * for those that began or ended in between. */
-double runq_wait_s(const struct runq_sample *then, const struct runq_sample *now);
+double acct_runq_wait_s(const struct runq_sample *then, const struct runq_sample *now);
 /* How many of the tasks alive now ran on a CPU since then. */
-unsigned runq_tasks_ran(const struct runq_sample *then, const struct runq_sample *now);
+unsigned acct_runq_tasks_ran(const struct runq_sample *then, const struct runq_sample *now);
 /* The CPUs pid may run on (its affinity); -1 if unknown. */
-int cpus_allowed(pid_t pid);
-void runq_sample_free(struct runq_sample *s);
+int acct_cpus_allowed(pid_t pid);
+void acct_runq_sample_free(struct runq_sample *s);
 
 /* The host's CPU time in ticks (/proc/stat), and the part of it stolen. */
 struct host_ticks {
 	unsigned long long steal, total;
 };
-bool host_ticks(struct host_ticks *t);
+bool acct_host_ticks(struct host_ticks *t);
 /* Steal as a percentage of the CPU time between two readings; -1 if no
  * tick passed, or the kernel counts no steal. */
-double steal_pct(const struct host_ticks *then, const struct host_ticks *now);
+double acct_steal_pct(const struct host_ticks *then, const struct host_ticks *now);
 
 #endif

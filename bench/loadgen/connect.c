@@ -1,7 +1,8 @@
 /* connect.c - opening connections without ever hanging: non-blocking
  * connect with a deadline, and one-line errors that name the limit that was
  * hit (open files, ephemeral ports, listen backlog) and what to change. */
-#include "loadgen.h"
+#include "connect.h"
+#include "clock.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -10,7 +11,6 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
-#include <unistd.h>
 
 /* More connects at once would only overflow the server's accept queue,
  * and a dropped SYN costs a 1 s retransmit. */
@@ -18,12 +18,11 @@
 #define FD_HEADROOM         64      /* stdio, epoll, timerfd, /proc files */
 #define RETRY_WAIT_MS       1
 
-
 /* A socket ready for the event loop.  TCP_NODELAY because a round trip of
  * one small message is exactly what Nagle's algorithm would delay.  A UDP
  * socket is connected too: send() needs no address, and recv() takes
  * datagrams from the server only. */
-int socket_for(const struct target *t)
+static int open_socket(const struct target *t)
 {
 	int fd = socket(t->family, t->socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
@@ -88,47 +87,30 @@ void connect_error_text(char *buf, size_t len, const struct options *opt,
 	}
 }
 
-void conn_close(struct worker *w, struct conn *c)
+int connect_start(struct conn_set *set, struct conn *c)
 {
-	if (c->fd >= 0)
-		close(c->fd);           /* also removes it from the epoll set */
-	if (c->probe_waiting) {
-		c->probe_waiting = false;       /* no answer can come now */
-		w->probing--;
-	}
-	c->fd = -1;
-	c->state = CONN_CLOSED;
-	c->want_write = false;
-}
-
-/* Start one connect: CONNECT_DONE, CONNECT_PENDING (wait for EPOLLOUT),
- * CONNECT_RETRY (a Unix socket's backlog is full: try again shortly), or
- * -errno. */
-int conn_connect(struct worker *w, struct conn *c)
-{
-	const struct target *t = &w->opt->target;
-	int fd = socket_for(t);
+	const struct target *t = &set->opt->target;
+	int fd = open_socket(t);
 	if (fd < 0)
 		return fd;
 	c->fd = fd;
 	if (connect(fd, (const struct sockaddr *)&t->addr, t->addrlen) == 0) {
 		c->state = CONN_OPEN;
-		watch(w, c, EPOLLIN, EPOLL_CTL_ADD);
+		conn_watch(set, c, EPOLLIN, EPOLL_CTL_ADD);
 		return CONNECT_DONE;
 	}
 	int err = errno;
 	if (err == EINPROGRESS) {
 		c->state = CONN_CONNECTING;
-		watch(w, c, EPOLLOUT, EPOLL_CTL_ADD);
+		conn_watch(set, c, EPOLLOUT, EPOLL_CTL_ADD);
 		return CONNECT_PENDING;
 	}
-	conn_close(w, c);
+	conn_close(set, c);
 	/* A full Unix-socket backlog says EAGAIN instead of queueing a SYN. */
 	return err == EAGAIN ? CONNECT_RETRY : -err;
 }
 
-/* The pending connect finished (EPOLLOUT): 0 or the errno it failed with. */
-int conn_connect_result(struct worker *w, struct conn *c)
+int connect_result(struct conn_set *set, struct conn *c)
 {
 	int err = 0;
 	socklen_t len = sizeof(err);
@@ -136,28 +118,29 @@ int conn_connect_result(struct worker *w, struct conn *c)
 		err = errno;
 	if (err == 0) {
 		c->state = CONN_OPEN;
-		watch(w, c, EPOLLIN, EPOLL_CTL_MOD);
+		conn_watch(set, c, EPOLLIN, EPOLL_CTL_MOD);
 	}
 	return err;
 }
 
-static int connect_fail(struct worker *w, int err, unsigned opened)
+/* Why the phase failed, into why[len]; -1. */
+static int phase_fail(const struct conn_set *set, int err, unsigned opened,
+		      char *why, size_t len)
 {
-	connect_error_text(w->error, sizeof(w->error), w->opt, err, opened);
-	w->setup_failed = 1;
+	connect_error_text(why, len, set->opt, err, opened);
 	return -1;
 }
 
 /* Start connects until CONNECTS_IN_FLIGHT are pending.  Returns 1 when a
- * Unix socket said "backlog full" and we should wait a little, -1 on
+ * Unix socket said "backlog full" and we should wait a little, -errno on
  * failure, 0 otherwise. */
-static int start_some(struct worker *w, unsigned total, unsigned *next,
-		      unsigned *pending, unsigned *done)
+static int start_some(struct conn_set *set, struct conn *conns, unsigned count,
+		      unsigned *next, unsigned *pending, unsigned *done)
 {
-	while (*next < total && *pending < CONNECTS_IN_FLIGHT) {
-		int r = conn_connect(w, &w->conns[*next]);
+	while (*next < count && *pending < CONNECTS_IN_FLIGHT) {
+		int r = connect_start(set, &conns[*next]);
 		if (r < 0)
-			return connect_fail(w, -r, *done);
+			return r;
 		if (r == CONNECT_RETRY)
 			return 1;
 		(*next)++;
@@ -169,45 +152,42 @@ static int start_some(struct worker *w, unsigned total, unsigned *next,
 	return 0;
 }
 
-/* Open connections [first, first + count) of this worker before the run
- * starts, within --connect-timeout.  On failure w->error says why. */
-int connect_phase(struct worker *w, unsigned first, unsigned count)
+int connect_all(struct conn_set *set, struct conn *conns, unsigned count,
+		char *why, size_t len)
 {
-	unsigned total = first + count, next = first, pending = 0, done = 0;
-	uint64_t deadline = now_ns() + (uint64_t)(w->opt->connect_timeout_s * NS_PER_S);
+	unsigned next = 0, pending = 0, done = 0;
+	uint64_t deadline = now_ns() + (uint64_t)(set->opt->connect_timeout_s * NS_PER_S);
 	struct epoll_event events[256];
 
 	while (done < count) {
-		int retry = start_some(w, total, &next, &pending, &done);
+		int retry = start_some(set, conns, count, &next, &pending, &done);
 		if (retry < 0)
-			return -1;
+			return phase_fail(set, -retry, done, why, len);
 		if (done == count)
 			break;
 		uint64_t now = now_ns();
 		if (now >= deadline)
-			return connect_fail(w, ETIMEDOUT, done);
+			return phase_fail(set, ETIMEDOUT, done, why, len);
 		int timeout_ms = retry ? RETRY_WAIT_MS : (int)((deadline - now) / 1000000 + 1);
-		int nready = epoll_wait(w->epfd, events, 256, timeout_ms);
+		int nready = epoll_wait(set->epfd, events, 256, timeout_ms);
 		if (nready < 0 && errno != EINTR)
-			return connect_fail(w, errno, done);
+			return phase_fail(set, errno, done, why, len);
 		for (int i = 0; i < nready; i++) {
 			struct conn *c = events[i].data.ptr;
 			if (c->state != CONN_CONNECTING)
 				continue;       /* already open, e.g. data arrived */
-			int err = conn_connect_result(w, c);
+			int err = connect_result(set, c);
 			if (err)
-				return connect_fail(w, err, done);
+				return phase_fail(set, err, done, why, len);
 			pending--;
 			done++;
 		}
 	}
-	w->connects += done;
+	set->results.connects += done;
 	return 0;
 }
 
-/* Every connection is a file descriptor: make sure the limit allows them
- * all before opening any, raising the soft limit up to the hard one. */
-int check_fd_limit(const struct options *opt)
+int connect_check_fd_limit(const struct options *opt)
 {
 	uint64_t needed = (uint64_t)opt->conns + opt->idle + FD_HEADROOM;
 	struct rlimit rl;

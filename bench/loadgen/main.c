@@ -1,17 +1,22 @@
 /* main.c - loadgen: the run's timeline.  Parse options, start the worker
- * threads, wait until every connection is open and served (the connect
- * phase), fix the schedule (warmup, measured interval), sample CPU, memory
- * and waits for a CPU at its edges, show progress, then merge the threads'
- * histograms and report.  --replay and --merge
- * (merge.c) report without a network. */
-#include "loadgen.h"
+ * threads (worker.c), wait until every connection is open and served (the
+ * connect phase), fix the schedule (warmup, measured interval), sample
+ * CPU, memory and waits for a CPU at its edges, show progress, then add up
+ * the threads' results and print all that the options ask for.  --replay
+ * and --merge (merge.c) are reported the same way, without a network;
+ * --monitor (monitor.c) only samples a server. */
+#include "accounting.h"
+#include "clock.h"
+#include "connect.h"
+#include "merge.h"
+#include "monitor.h"
 #include "options.h"
 #include "pattern.h"
 #include "report.h"
-#include "accounting.h"
+#include "results.h"
 #include "saved.h"
 #include "syscalls.h"
-#include "monitor.h"
+#include "worker.h"
 
 #include <errno.h>
 #include <math.h>
@@ -25,18 +30,13 @@
 #define RSS_SAMPLE_NS     (250 * 1000000ull)
 #define PROGRESS_NS       NS_PER_S
 
-atomic_bool stop_requested;
-pthread_barrier_t barrier_connected, barrier_started, barrier_finished;
-bool run_aborted;
+/* Shared with the workers, and with on_sigint(). */
+static struct team team;
 
-/* Workers count themselves done here and wake main, so that main notices
- * the end of the run at once instead of at its next poll.  The condition
- * variable runs on CLOCK_MONOTONIC, the clock of the schedule. */
-static pthread_mutex_t done_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t done_cond;
-static unsigned threads_done;
-
-struct monitor {
+/* What main samples while the workers run: CPU, waits and the host's
+ * ticks at the start of the measured interval, the server's peak memory
+ * within it, and the progress line. */
+struct sampler {
 	const struct options *opt;
 	struct worker *workers;
 	bool progress;                  /* stderr is a terminal */
@@ -54,87 +54,11 @@ struct monitor {
 static void on_sigint(int sig)
 {
 	(void)sig;
-	atomic_store(&stop_requested, true);
-}
-
-static void done_cond_init(void)
-{
-	pthread_condattr_t attr;
-	pthread_condattr_init(&attr);
-	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-	pthread_cond_init(&done_cond, &attr);
-	pthread_condattr_destroy(&attr);
-}
-
-void worker_finished(void)
-{
-	pthread_mutex_lock(&done_lock);
-	threads_done++;
-	pthread_cond_signal(&done_cond);
-	pthread_mutex_unlock(&done_lock);
-}
-
-/* Sleep until every worker is done (true) or until the deadline (false);
- * UINT64_MAX: no deadline. */
-static bool wait_workers(unsigned nthreads, uint64_t deadline)
-{
-	struct timespec ts = { .tv_sec = (time_t)(deadline / NS_PER_S),
-			       .tv_nsec = (long)(deadline % NS_PER_S) };
-	pthread_mutex_lock(&done_lock);
-	int err = 0;            /* 0 also after a spurious wake-up: wait again */
-	while (threads_done < nthreads && err == 0)
-		err = deadline == UINT64_MAX ? pthread_cond_wait(&done_cond, &done_lock)
-			: pthread_cond_timedwait(&done_cond, &done_lock, &ts);
-	bool all_done = threads_done == nthreads;
-	pthread_mutex_unlock(&done_lock);
-	return all_done;
-}
-
-/* Share n as evenly as possible: the first n % parts get one more. */
-static uint64_t share(uint64_t n, unsigned parts, unsigned i)
-{
-	return n / parts + (i < n % parts);
-}
-
-static struct worker *workers_create(const struct options *opt,
-				     const struct schedule *sched, bool progress)
-{
-	struct worker *workers = calloc(opt->threads, sizeof(*workers));
-	if (!workers)
-		return NULL;
-	uint32_t next_id = 0;
-	for (unsigned i = 0; i < opt->threads; i++) {
-		struct worker *w = &workers[i];
-		w->index = i;
-		w->opt = opt;
-		w->sched = sched;
-		w->nactive = (unsigned)share(opt->conns, opt->threads, i);
-		w->nidle = (unsigned)share(opt->idle, opt->threads, i);
-		w->first_id = next_id;
-		next_id += w->nactive + w->nidle;
-		w->quota = opt->requests ? share(opt->requests, opt->threads, i) : UINT64_MAX;
-		w->epfd = w->timerfd = -1;
-		hist_init(&w->latency);
-		hist_init(&w->uncorrected);
-		hist_init(&w->connect);
-		pthread_mutex_init(&w->snapshot_lock, NULL);
-		if (progress && (w->snapshot = malloc(sizeof(*w->snapshot))) != NULL)
-			hist_init(w->snapshot);
-	}
-	return workers;
-}
-
-static void workers_free(struct worker *workers, unsigned n)
-{
-	for (unsigned i = 0; i < n; i++) {
-		pthread_mutex_destroy(&workers[i].snapshot_lock);
-		free(workers[i].snapshot);
-	}
-	free(workers);
+	atomic_store(&team.stop_requested, true);
 }
 
 /* One line, rewritten in place: elapsed, msgs/s since warmup, p99. */
-static void show_progress(struct monitor *m, const struct schedule *s, uint64_t now)
+static void show_progress(struct sampler *m, const struct schedule *s, uint64_t now)
 {
 	uint64_t done = 0;
 	hist_init(m->merged);
@@ -157,10 +81,10 @@ static void show_progress(struct monitor *m, const struct schedule *s, uint64_t 
 
 /* A peak PSS missing a sample might miss the peak: unknown, then.  A
  * failed RSS sample (-1) just does not raise the peak. */
-static void sample_memory(struct monitor *m)
+static void sample_memory(struct sampler *m)
 {
 	struct tree_memory now;
-	tree_memory(m->opt->server_pid, &now);
+	acct_tree_memory(m->opt->server_pid, &now);
 	if (now.rss_kib > m->server_peak_rss_kib)
 		m->server_peak_rss_kib = now.rss_kib;
 	if (now.pss_kib < 0 || m->server_peak_pss_kib < 0)
@@ -170,24 +94,24 @@ static void sample_memory(struct monitor *m)
 }
 
 /* CPU, RSS and the waits at the start of the measured interval. */
-static void measure_start(struct monitor *m)
+static void measure_start(struct sampler *m)
 {
-	self_cpu(&m->self_start);
+	acct_self_cpu(&m->self_start);
 	if (m->opt->server_pid) {
-		m->have_server = tree_cpu(m->opt->server_pid, &m->server_start);
+		m->have_server = acct_tree_cpu(m->opt->server_pid, &m->server_start);
 		sample_memory(m);
 	}
-	syscall_counters_enable(&m->syscalls, true);
-	m->have_self_waits = runq_sample(getpid(), false, &m->self_waits);
+	syscalls_counters_enable(&m->syscalls, true);
+	m->have_self_waits = acct_runq_sample(getpid(), false, &m->self_waits);
 	m->have_server_waits = m->have_server &&
-			       runq_sample(m->opt->server_pid, true, &m->server_waits);
-	m->have_host = host_ticks(&m->host_start);
+			       acct_runq_sample(m->opt->server_pid, true, &m->server_waits);
+	m->have_host = acct_host_ticks(&m->host_start);
 }
 
 /* Main's job while the workers run: mark the start of the measured
  * interval, sample the server's memory, and draw the progress line.  It
  * sleeps until the next of these is due or the last worker is done. */
-static void monitor_run(struct monitor *m, const struct schedule *s)
+static void sample_run(struct sampler *m, const struct schedule *s)
 {
 	bool started = s->warm_end == s->t0;        /* warmup 0: done before release */
 	uint64_t next_rss = s->warm_end, next_progress = s->t0 + PROGRESS_NS;
@@ -211,7 +135,7 @@ static void monitor_run(struct monitor *m, const struct schedule *s)
 			wake = earliest(wake, next_rss);
 		if (m->progress)
 			wake = earliest(wake, next_progress);
-	} while (!wait_workers(m->opt->threads, wake));
+	} while (!worker_wait_all(&team, wake));
 	if (!started)
 		measure_start(m);       /* everything ended during warmup */
 	if (m->progress)
@@ -231,24 +155,24 @@ static double waited(struct runq_sample *start, bool have_start, pid_t pid, bool
 		     int *ran)
 {
 	struct runq_sample end = { 0 };
-	bool have = have_start && runq_sample(pid, tree, &end);
-	double s = have ? runq_wait_s(start, &end) : -1;
+	bool have = have_start && acct_runq_sample(pid, tree, &end);
+	double s = have ? acct_runq_wait_s(start, &end) : -1;
 	if (ran)
-		*ran = have ? (int)runq_tasks_ran(start, &end) : -1;
-	runq_sample_free(&end);
-	runq_sample_free(start);
+		*ran = have ? (int)acct_runq_tasks_ran(start, &end) : -1;
+	acct_runq_sample_free(&end);
+	acct_runq_sample_free(start);
 	return s;
 }
 
 /* CPU, RSS and the waits at the end of the measured interval: after the
  * last reply, before any connection is closed, so teardown is not counted. */
-static void measure_end(struct monitor *m, struct results *r)
+static void measure_end(struct sampler *m, struct results *r)
 {
-	syscall_counters_enable(&m->syscalls, false);
-	self_cpu(&r->self_cpu);
+	syscalls_counters_enable(&m->syscalls, false);
+	acct_self_cpu(&r->self_cpu);
 	cpu_delta(&r->self_cpu, &m->self_start);
-	r->self_peak_rss_kib = self_peak_rss_kib();
-	if (m->have_server && tree_cpu(m->opt->server_pid, &r->server_cpu)) {
+	r->self_peak_rss_kib = acct_self_peak_rss_kib();
+	if (m->have_server && acct_tree_cpu(m->opt->server_pid, &r->server_cpu)) {
 		cpu_delta(&r->server_cpu, &m->server_start);
 		sample_memory(m);
 		r->have_server = true;
@@ -258,14 +182,14 @@ static void measure_end(struct monitor *m, struct results *r)
 	r->self_runq_wait_s = waited(&m->self_waits, m->have_self_waits, getpid(), false, NULL);
 	r->server_runq_wait_s = waited(&m->server_waits, m->have_server_waits && r->have_server,
 				       m->opt->server_pid, true, &r->server_tasks_ran);
-	r->server_cpus = r->have_server ? cpus_allowed(m->opt->server_pid) : -1;
+	r->server_cpus = r->have_server ? acct_cpus_allowed(m->opt->server_pid) : -1;
 	struct host_ticks host_end;
-	if (m->have_host && host_ticks(&host_end))
-		r->steal_pct = steal_pct(&m->host_start, &host_end);
+	if (m->have_host && acct_host_ticks(&host_end))
+		r->steal_pct = acct_steal_pct(&m->host_start, &host_end);
 }
 
 /* The measured interval: from its start to the last reply (or lost
- * message, see record_lost()), whatever ended it (--duration, --requests,
+ * message, see conn_lost()), whatever ended it (--duration, --requests,
  * Ctrl-C), so that msg/s is the rate really achieved.  Not the configured
  * duration: in open loop that would make msg/s the requested rate by
  * construction, however slow the server.  Also on CLOCK_REALTIME, for
@@ -276,13 +200,10 @@ static void measured_interval(struct results *r, const struct worker *workers,
 {
 	uint64_t last = s->warm_end;
 	for (unsigned i = 0; i < nthreads; i++)
-		if (workers[i].last_done_ns > last)
-			last = workers[i].last_done_ns;
+		if (workers[i].set.last_done_ns > last)
+			last = workers[i].set.last_done_ns;
 	r->measured_s = (double)(last - s->warm_end) / 1e9;
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	uint64_t realtime_minus_mono = (uint64_t)ts.tv_sec * NS_PER_S + (uint64_t)ts.tv_nsec
-				       - now_ns();
+	uint64_t realtime_minus_mono = realtime_ns() - now_ns();
 	r->window_start_ns = s->warm_end + realtime_minus_mono;
 	r->window_end_ns = last + realtime_minus_mono;
 }
@@ -293,65 +214,44 @@ static const char *nothing_measured(const struct options *opt)
 {
 	if (opt->replay_path)
 		return "no latency to replay in the file";
-	if (atomic_load(&stop_requested))
+	if (atomic_load(&team.stop_requested))
 		return "interrupted before a reply completed in the measured interval";
 	if (opt->requests && !opt->duration_given)
 		return "no reply completed in the measured interval";
 	return "no reply completed in the measured interval (is --duration long enough?)";
 }
 
-/* Empty results of a run with these options: no figure known yet. */
-static void results_init(struct results *r, const struct options *opt)
-{
-	r->opt = opt;
-	hist_init(&r->latency);
-	hist_init(&r->uncorrected);
-	hist_init(&r->connect);
-	r->self_runq_wait_s = r->server_runq_wait_s = r->steal_pct = -1;
-	r->server_tasks_ran = r->server_cpus = -1;
-}
-
-/* The connect phase's figures, once every worker is past it. */
-static void connect_phase_done(struct connect_phase *p, const struct worker *workers,
-			       const struct options *opt, uint64_t start)
+/* The connect phase's length, once every worker is past it; its probes
+ * are counted in each worker's part of the results. */
+static void connect_phase_done(struct connect_phase *p, const struct options *opt,
+			       uint64_t start)
 {
 	p->done = true;
 	p->duration_s = (double)(now_ns() - start) / 1e9;
 	p->probe_wait_s = opt->probe_wait_s;
-	for (unsigned i = 0; i < opt->threads; i++) {
-		p->held += workers[i].held;
-		p->served += workers[i].served;
-		p->waiting += workers[i].waiting;
-	}
 }
 
-static void gather(struct results *r, struct worker *workers, const struct options *opt)
+/* Nothing measured and nothing to say why: an error all the same.  (Lost
+ * messages say why themselves: N of N lost.) */
+static void check_measured(struct results *r)
 {
-	for (unsigned i = 0; i < opt->threads; i++) {
-		struct worker *w = &workers[i];
-		hist_merge(&r->latency, &w->latency);
-		hist_merge(&r->uncorrected, &w->uncorrected);
-		hist_merge(&r->connect, &w->connect);
-		r->messages += w->measured;
-		r->lost += w->lost;
-		r->connects += w->connects;
-		if (w->errors && !r->errors)
-			r->first_error = w->error;
-		r->errors += w->errors;
-	}
-	/* Nothing measured and nothing to say why.  (Lost messages say why
-	 * themselves: N of N lost.) */
-	if (r->errors == 0 && r->messages == 0 && r->lost == 0) {
-		r->errors = 1;
-		r->first_error = nothing_measured(opt);
-	}
+	if (r->errors == 0 && r->messages == 0 && r->lost == 0)
+		results_error(r, "%s", nothing_measured(r->opt));
+}
+
+/* Each thread counted its own part: the parts cannot wrap when added. */
+static void gather(struct results *r, const struct worker *workers, unsigned nthreads)
+{
+	for (unsigned i = 0; i < nthreads; i++)
+		results_add(r, &workers[i].set.results);
+	check_measured(r);
 }
 
 static const char *first_setup_error(const struct worker *workers, unsigned n)
 {
 	for (unsigned i = 0; i < n; i++)
-		if (workers[i].setup_failed)
-			return workers[i].error;
+		if (workers[i].setup_error[0])
+			return workers[i].setup_error;
 	return NULL;
 }
 
@@ -388,72 +288,108 @@ static void start_threads(struct worker *workers, unsigned n)
 	}
 }
 
+/* All that the options ask for, of a run, a replay or a merge: the report
+ * on stdout, the warnings and then the error on stderr, the --histogram
+ * and --save files; the exit status (1: an error, a lost message, or a
+ * file not written). */
+static int print_all(const struct options *opt, const struct results *r)
+{
+	if (opt->json)
+		report_json(stdout, r);
+	else if (opt->csv) {
+		if (opt->csv_header)
+			report_csv_header(stdout);
+		report_csv(stdout, r);
+	} else
+		report_human(stdout, r);
+	fflush(stdout);
+	for (unsigned i = 0; i < r->warnings.count; i++)
+		fprintf(stderr, "loadgen: warning: %s\n", r->warnings.text[i]);
+	int status = 0;
+	if (opt->histogram_path && report_histogram_file(opt->histogram_path, r) < 0)
+		status = 1;
+	if (opt->save_path && saved_write(opt->save_path, r) < 0)
+		status = 1;
+	if (r->errors) {
+		if (r->errors > 1)
+			fprintf(stderr, "loadgen: %s (%llu errors in total)\n", r->first_error,
+				(unsigned long long)r->errors);
+		else
+			fprintf(stderr, "loadgen: %s\n", r->first_error);
+		status = 1;
+	} else if (r->lost) {
+		/* Only UDP loses messages without an error: a datagram is lost
+		 * by design, but it is a reply missing all the same. */
+		fprintf(stderr, "loadgen: %llu of %llu measured datagrams lost: no reply within "
+			"--timeout %g s\n", (unsigned long long)r->lost,
+			(unsigned long long)(r->messages + r->lost), opt->reply_timeout_s);
+		status = 1;
+	}
+	return status;
+}
+
 static int run_load(const struct options *opt)
 {
 	static struct results results;
-	static struct schedule sched;
 	static struct hist progress_scratch;
-	struct monitor m = { .opt = opt, .progress = isatty(STDERR_FILENO),
+	struct sampler m = { .opt = opt, .progress = isatty(STDERR_FILENO),
 			     .merged = &progress_scratch };
 
 	pattern_init();
 	install_signals();
-	if (check_fd_limit(opt) < 0)
+	if (connect_check_fd_limit(opt) < 0)
 		return 1;
 	const char *no_counting = opt->server_syscalls ?
-				  syscall_counting_unavailable(opt->server_pid) : NULL;
+				  syscalls_counting_unavailable(opt->server_pid) : NULL;
 	if (no_counting) {
 		fprintf(stderr, "loadgen: %s\n", no_counting);
 		return 1;
 	}
-	m.workers = workers_create(opt, &sched, m.progress);
+	m.workers = worker_create_all(opt, &team, m.progress);
 	if (!m.workers) {
 		fprintf(stderr, "loadgen: out of memory for %u threads\n", opt->threads);
 		return 1;
 	}
-	pthread_barrier_init(&barrier_connected, NULL, opt->threads + 1);
-	pthread_barrier_init(&barrier_started, NULL, opt->threads + 1);
-	pthread_barrier_init(&barrier_finished, NULL, opt->threads + 1);
-	done_cond_init();
+	worker_team_init(&team, opt->threads);
 	results_init(&results, opt);
 	uint64_t connect_start = now_ns();
 	start_threads(m.workers, opt->threads);
 
-	pthread_barrier_wait(&barrier_connected);
-	connect_phase_done(&results.connect_phase, m.workers, opt, connect_start);
+	pthread_barrier_wait(&team.connected);
+	connect_phase_done(&results.connect_phase, opt, connect_start);
 	const char *setup_error = first_setup_error(m.workers, opt->threads);
 	char counting_error[160];
 	if (!setup_error && opt->server_syscalls &&
-	    !syscall_counters_open(&m.syscalls, opt->server_pid, counting_error,
-				   sizeof(counting_error)))
+	    !syscalls_counters_open(&m.syscalls, opt->server_pid, counting_error,
+				    sizeof(counting_error)))
 		setup_error = counting_error;
-	run_aborted = setup_error != NULL;
-	if (!run_aborted) {
-		fix_schedule(&sched, opt);
-		if (sched.warm_end == sched.t0)
+	team.aborted = setup_error != NULL;
+	if (!team.aborted) {
+		fix_schedule(&team.sched, opt);
+		if (team.sched.warm_end == team.sched.t0)
 			measure_start(&m);
 	}
-	pthread_barrier_wait(&barrier_started);
-	if (!run_aborted) {
-		monitor_run(&m, &sched);
+	pthread_barrier_wait(&team.started);
+	if (!team.aborted) {
+		sample_run(&m, &team.sched);
 		measure_end(&m, &results);
 	}
-	pthread_barrier_wait(&barrier_finished);
+	pthread_barrier_wait(&team.finished);
 	for (unsigned i = 0; i < opt->threads; i++)
 		pthread_join(m.workers[i].thread, NULL);
 	if (opt->server_syscalls)
-		syscall_counters_close(&m.syscalls, &results.syscalls);
+		syscalls_counters_close(&m.syscalls, &results.syscalls);
 	int status = 1;
-	if (run_aborted) {
+	if (team.aborted) {
 		fprintf(stderr, "loadgen: %s\n", setup_error);
 	} else {
-		gather(&results, m.workers, opt);
-		measured_interval(&results, m.workers, opt->threads, &sched);
+		gather(&results, m.workers, opt->threads);
+		measured_interval(&results, m.workers, opt->threads, &team.sched);
 		report_add_warnings(&results, false);
-		status = report_results(opt, &results);
+		status = print_all(opt, &results);
 	}
-	workers_free(m.workers, opt->threads);
-	warnings_free(&results.warnings);
+	worker_free_all(m.workers, opt->threads);
+	results_free(&results);
 	return status;
 }
 
@@ -462,24 +398,19 @@ static int run_load(const struct options *opt)
 static int replay(const struct options *opt)
 {
 	static struct results results;
-	static struct worker replay_worker;     /* only its histograms are used */
-	struct worker *w = &replay_worker;
 	FILE *f = strcmp(opt->replay_path, "-") == 0 ? stdin : fopen(opt->replay_path, "r");
 	if (!f) {
 		fprintf(stderr, "loadgen: --replay %s: %s\n", opt->replay_path, strerror(errno));
 		return 1;
 	}
-	hist_init(&w->latency);
-	hist_init(&w->uncorrected);
-	hist_init(&w->connect);
 	results_init(&results, opt);
 	double value_us;
 	int n;
 	while ((n = fscanf(f, "%lf", &value_us)) == 1) {
 		if (value_us < 0 || !isfinite(value_us))
 			break;
-		hist_record(&w->latency, (uint64_t)llround(value_us * 1000));
-		w->measured++;
+		hist_record(&results.latency, (uint64_t)llround(value_us * 1000));
+		results.messages++;
 	}
 	if (f != stdin)
 		fclose(f);
@@ -488,11 +419,22 @@ static int replay(const struct options *opt)
 		fprintf(stderr, "loadgen: --replay %s: expected one latency in us per line\n",
 			opt->replay_path);
 	} else {
-		gather(&results, w, opt);
+		check_measured(&results);
 		report_add_warnings(&results, false);
-		status = report_results(opt, &results);
+		status = print_all(opt, &results);
 	}
-	warnings_free(&results.warnings);
+	results_free(&results);
+	return status;
+}
+
+/* --merge: saved runs, reported as one. */
+static int merge(const struct options *cli)
+{
+	static struct saved_run merged;
+	int status = merge_saved(cli, &merged);
+	if (status == 0)
+		status = print_all(&merged.opt, &merged.r);
+	results_free(&merged.r);
 	return status;
 }
 
@@ -501,7 +443,7 @@ int main(int argc, char **argv)
 	static struct options opt;
 	options_parse(&opt, argc, argv);
 	if (opt.merge_count)
-		return merge_saved(&opt);
+		return merge(&opt);
 	if (opt.monitor_pid)
 		return monitor_server(opt.monitor_pid);
 	if (opt.replay_path) {

@@ -14,10 +14,15 @@
  * interval, so a sum would count it once per loadgen; the server's
  * run-queue wait comes from that run too.  Loadgen's own waits are summed,
  * the host's steal is the most any run saw, the connect phases' counts are
- * summed (see combine_disturbance()).  The merge's warnings are each run's,
- * under its file's name, then the merge's own. */
-#include "saved.h"
+ * summed.  The merge's warnings are each run's, under its file's name,
+ * then the merge's own.  The counts, histograms, connect phases and first
+ * error are added by results_add(), as main.c adds a run's threads; main.c
+ * reports the merged run as it reports any. */
+#include "merge.h"
 #include "options.h"
+#include "report.h"
+#include "results.h"
+#include "saved.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -43,7 +48,8 @@ static int check_compatible(const struct options *a, const char *first,
 {
 	char na[16], nb[16];
 	if (a->mode != b->mode)
-		return refuse(path, first, "mode", mode_name(a->mode), mode_name(b->mode));
+		return refuse(path, first, "mode", options_mode_name(a->mode),
+			      options_mode_name(b->mode));
 	if (a->udp != b->udp)
 		return refuse(path, first, "transport", a->udp ? "udp" : "tcp",
 			      b->udp ? "udp" : "tcp");
@@ -114,31 +120,19 @@ static double total_s(const struct cpu_times *t)
 	return t->user_s + t->sys_s;
 }
 
-/* Adds run's connect phase, waits and steal to sum's.  Each loadgen held
- * and probed its own connections: counts summed; the phase took as long
- * as the longest.  Each loadgen's threads waited on their own: summed
- * (unknown if one is).  Steal is the host's: the most any run saw. */
+/* Adds run's waits and steal to sum's.  Each loadgen's threads waited on
+ * their own: summed (unknown if one is).  Steal is the host's: the most
+ * any run saw. */
 static void combine_disturbance(struct results *s, const struct results *r)
 {
-	struct connect_phase *p = &s->connect_phase;
-	const struct connect_phase *q = &r->connect_phase;
-	if (q->done) {
-		p->done = true;
-		p->held += q->held;
-		p->served += q->served;
-		p->waiting += q->waiting;
-		if (q->duration_s > p->duration_s)
-			p->duration_s = q->duration_s;
-		if (q->probe_wait_s > p->probe_wait_s)
-			p->probe_wait_s = q->probe_wait_s;
-	}
 	s->self_runq_wait_s = s->self_runq_wait_s < 0 || r->self_runq_wait_s < 0 ? -1
 			      : s->self_runq_wait_s + r->self_runq_wait_s;
 	if (r->steal_pct > s->steal_pct)
 		s->steal_pct = r->steal_pct;
 }
 
-/* Adds run to sum: the options that describe the load, then the results;
+/* Adds run to sum: the options that describe the load, then the results
+ * (counts, histograms, connect phase and first error by results_add());
  * false if a sum would wrap (only absurd saves get there), and then sum
  * is half made: the merge stops. */
 static bool combine(struct saved_run *sum, const struct saved_run *run)
@@ -146,16 +140,10 @@ static bool combine(struct saved_run *sum, const struct saved_run *run)
 	struct options *o = &sum->opt;
 	struct results *s = &sum->r;
 	const struct results *r = &run->r;
-	uint64_t samples;
 	bool wrapped = __builtin_add_overflow(o->conns, run->opt.conns, &o->conns) ||
 		       __builtin_add_overflow(o->threads, run->opt.threads, &o->threads) ||
 		       __builtin_add_overflow(o->idle, run->opt.idle, &o->idle) ||
-		       __builtin_add_overflow(s->messages, r->messages, &s->messages) ||
-		       __builtin_add_overflow(s->connects, r->connects, &s->connects) ||
-		       __builtin_add_overflow(s->lost, r->lost, &s->lost) ||
-		       __builtin_add_overflow(s->errors, r->errors, &s->errors) ||
-		       __builtin_add_overflow(s->messages, s->lost, &samples) ||
-		       __builtin_add_overflow(s->connect_phase.held, r->connect_phase.held, &samples);
+		       !results_add(s, r);
 	if (wrapped)
 		return false;
 	o->rate += run->opt.rate;               /* open loop: the total asked for */
@@ -165,11 +153,6 @@ static bool combine(struct saved_run *sum, const struct saved_run *run)
 		o->reply_timeout_s = run->opt.reply_timeout_s;
 	if (strcmp(o->target.text, run->opt.target.text) != 0)
 		strcpy(o->target.text, "several targets");
-	hist_merge(&s->latency, &r->latency);
-	hist_merge(&s->uncorrected, &r->uncorrected);
-	hist_merge(&s->connect, &r->connect);
-	if (sum->error[0] == '\0' && r->errors)
-		strcpy(sum->error, run->error);
 	s->self_cpu.user_s += r->self_cpu.user_s;
 	s->self_cpu.sys_s += r->self_cpu.sys_s;
 	if (r->self_peak_rss_kib > s->self_peak_rss_kib)
@@ -188,11 +171,11 @@ static bool combine(struct saved_run *sum, const struct saved_run *run)
 }
 
 /* A run's warnings go into the merge's, each under its file's name. */
-static void take_warnings(struct warnings *into, const char *path, struct warnings *run)
+static void take_warnings(struct results *into, const char *path, struct results *run)
 {
-	for (unsigned i = 0; i < run->count; i++)
-		warnings_add(into, "%s: %s", path, run->text[i]);
-	warnings_free(run);
+	for (unsigned i = 0; i < run->warnings.count; i++)
+		results_warn(into, "%s: %s", path, run->warnings.text[i]);
+	results_free(run);
 }
 
 static void set_window(struct results *r, const struct window *w)
@@ -205,27 +188,28 @@ static void set_window(struct results *r, const struct window *w)
 	double common_s = w->first_end > w->last_start ?
 		(double)(w->first_end - w->last_start) / 1e9 : 0;
 	if (common_s < MIN_OVERLAP_SHARE * r->measured_s)
-		warnings_add(&r->warnings, "the runs have %.3f s in common of the %.3f s from the "
+		results_warn(r, "the runs have %.3f s in common of the %.3f s from the "
 			     "first start to the last end: msg/s is over all of it, and server "
 			     "CPU-us/msg divides one run's server CPU by every run's messages: "
 			     "both read low", common_s, r->measured_s);
 }
 
-int merge_saved(const struct options *cli)
+int merge_saved(const struct options *cli, struct saved_run *sum)
 {
-	struct saved_run *sum = calloc(1, sizeof(*sum)), *run = calloc(1, sizeof(*run));
+	struct saved_run *run = calloc(1, sizeof(*run));    /* each file as read */
 	struct window w = { 0 };
 	int status = 1;
-	if (!sum || !run) {
+	if (!run) {
 		fprintf(stderr, "loadgen: --merge: out of memory\n");
-		goto out;
+		return 1;
 	}
 	const char *first = cli->merge_paths[0];
-	if ((status = check_distinct(cli)) != 0 || (status = saved_read(first, sum)) != 0)
+	if ((status = check_distinct(cli)) != 0 || (status = saved_read(first, run)) != 0)
 		goto out;
-	struct warnings own = sum->r.warnings;
+	*sum = *run;                    /* the merge starts from the first run */
+	sum->r.opt = &sum->opt;
 	sum->r.warnings = (struct warnings){ NULL, 0 };
-	take_warnings(&sum->r.warnings, first, &own);
+	take_warnings(&sum->r, first, &run->r);
 	window_add(&w, &sum->r);
 	for (unsigned i = 1; i < cli->merge_count; i++) {
 		const char *path = cli->merge_paths[i];
@@ -239,7 +223,7 @@ int merge_saved(const struct options *cli)
 			goto out;
 		}
 		window_add(&w, &run->r);
-		take_warnings(&sum->r.warnings, path, &run->r.warnings);
+		take_warnings(&sum->r, path, &run->r);
 	}
 	set_window(&sum->r, &w);
 	sum->opt.json = cli->json;
@@ -248,13 +232,8 @@ int merge_saved(const struct options *cli)
 	sum->opt.histogram_path = cli->histogram_path;
 	sum->opt.save_path = cli->save_path;
 	report_add_warnings(&sum->r, true);
-	status = report_results(&sum->opt, &sum->r);
 out:
-	if (sum)
-		warnings_free(&sum->r.warnings);
-	if (run)
-		warnings_free(&run->r.warnings);
-	free(sum);
+	results_free(&run->r);
 	free(run);
 	return status;
 }

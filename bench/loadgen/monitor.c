@@ -19,7 +19,7 @@
  * which for a fork server with a thousand children is itself work. */
 #include "monitor.h"
 #include "accounting.h"
-#include "loadgen.h"
+#include "clock.h"
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -27,13 +27,6 @@
 
 #define CPU_EVERY_MS 20
 #define MEM_EVERY_MS 100
-
-static uint64_t realtime_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * NS_PER_S + (uint64_t)ts.tv_nsec;
-}
 
 /* The process has ended: gone, or a zombie its parent has not reaped. */
 static bool ended(pid_t pid)
@@ -53,16 +46,16 @@ int monitor_server(pid_t pid)
 {
 	struct timespec every = { 0, CPU_EVERY_MS * 1000000L };
 	unsigned mem_every = MEM_EVERY_MS / CPU_EVERY_MS;
-	printf("monitor %d %d\n", (int)pid, cpus_allowed(pid));
+	printf("monitor %d %d\n", (int)pid, acct_cpus_allowed(pid));
 	for (unsigned i = 0; !ended(pid); i++) {
 		struct cpu_times cpu;
 		uint64_t t = realtime_ns();
-		if (tree_cpu(pid, &cpu))
+		if (acct_tree_cpu(pid, &cpu))
 			printf("cpu %llu %.0f\n", (unsigned long long)t,
 			       (cpu.user_s + cpu.sys_s) * 1e9);
 		if (i % mem_every == 0) {
 			struct tree_memory m;
-			tree_memory(pid, &m);
+			acct_tree_memory(pid, &m);
 			printf("mem %llu %ld %ld\n", (unsigned long long)t, m.rss_kib, m.pss_kib);
 		}
 		if (fflush(stdout) != 0)

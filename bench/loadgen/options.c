@@ -178,7 +178,7 @@ static void usage_error(const char *fmt, ...)
 	exit(2);
 }
 
-const char *mode_name(enum mode mode)
+const char *options_mode_name(enum mode mode)
 {
 	switch (mode) {
 	case MODE_CLOSED: return "closed";

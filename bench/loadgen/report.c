@@ -3,11 +3,9 @@
  * a full round trip (first byte sent to last byte back), in microseconds. */
 #include "report.h"
 #include "options.h"
-#include "saved.h"
 
 #include <errno.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -194,8 +192,8 @@ void report_human(FILE *out, const struct results *r)
 {
 	const struct options *o = r->opt;
 	fprintf(out, "%s on %s%s: %u conns x pipeline %u, %u B messages, %u thread%s, %u idle",
-		mode_name(o->mode), o->udp ? "UDP " : "", o->target.text, o->conns, o->pipeline, o->size,
-		o->threads, o->threads == 1 ? "" : "s", o->idle);
+		options_mode_name(o->mode), o->udp ? "UDP " : "", o->target.text, o->conns,
+		o->pipeline, o->size, o->threads, o->threads == 1 ? "" : "s", o->idle);
 	if (o->mode == MODE_OPEN)
 		fprintf(out, ", rate %g msg/s", o->rate);
 	fprintf(out, "\nmeasured %.2f s after %.2f s warmup: %llu messages, %.1f msg/s",
@@ -232,33 +230,6 @@ void report_human(FILE *out, const struct results *r)
 		fprintf(out, "error: %s\n", r->first_error);
 }
 
-void warnings_add(struct warnings *w, const char *fmt, ...)
-{
-	char text[WARNING_BYTES];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(text, sizeof(text), fmt, ap);
-	va_end(ap);
-	char **more = realloc(w->text, (w->count + 1) * sizeof(*w->text));
-	char *copy = more ? strdup(text) : NULL;
-	if (more)
-		w->text = more;
-	if (!copy) {
-		/* Out of memory: said at once, if not listed in JSON. */
-		fprintf(stderr, "loadgen: warning: %s\n", text);
-		return;
-	}
-	w->text[w->count++] = copy;
-}
-
-void warnings_free(struct warnings *w)
-{
-	for (unsigned i = 0; i < w->count; i++)
-		free(w->text[i]);
-	free(w->text);
-	*w = (struct warnings){ NULL, 0 };
-}
-
 /* Either side runnable without a CPU, or the host's CPU stolen, for more
  * than DISTURBED_SHARE of the window: the figures measured the neighbours
  * as much as the server. */
@@ -278,7 +249,7 @@ static void warn_disturbed(struct results *r)
 	}
 	if (r->steal_pct >= 0)
 		snprintf(steal, sizeof(steal), ", and the host's steal was %.1f%%", r->steal_pct);
-	warnings_add(&r->warnings, "disturbed: in the %.2f s window loadgen waited %s for a "
+	results_warn(r, "disturbed: in the %.2f s window loadgen waited %s for a "
 		     "CPU%s%s (over %.0f%% is disturbed): rerun on a quieter machine",
 		     r->measured_s, wait_text(self, sizeof(self), r->self_runq_wait_s, r), server,
 		     steal, DISTURBED_SHARE * 100);
@@ -288,13 +259,13 @@ void report_add_warnings(struct results *r, bool merged)
 {
 	const struct connect_phase *p = &r->connect_phase;
 	if (kept_up(r) == 0 && !r->errors && !r->lost)  /* else the error line says why */
-		warnings_add(&r->warnings, "achieved %.1f msg/s, below %.0f%% of the requested %g msg/s: the "
+		results_warn(r, "achieved %.1f msg/s, below %.0f%% of the requested %g msg/s: the "
 			    "server (or loadgen) did not keep up", msgs_per_s(r),
 			    KEPT_UP_SHARE * 100, r->opt->rate);
 	if (merged)
 		return;
 	if (p->waiting)
-		warnings_add(&r->warnings, "the server served only %llu of %llu held connections in the connect "
+		results_warn(r, "the server served only %llu of %llu held connections in the connect "
 			    "phase (--probe-wait %g s): the window began with %llu of them waiting "
 			    "for it", (unsigned long long)p->served, (unsigned long long)p->held,
 			    p->probe_wait_s, (unsigned long long)p->waiting);
@@ -433,7 +404,7 @@ void report_json(FILE *out, const struct results *r)
 	json_string(out, o->target.text);
 	fprintf(out, ",\n  \"transport\": \"%s\"", transport(o));
 	fprintf(out, ",\n  \"mode\": \"%s\", \"conns\": %u, \"pipeline\": %u, \"size\": %u, "
-		"\"threads\": %u, \"idle\": %u", mode_name(o->mode), o->conns, o->pipeline,
+		"\"threads\": %u, \"idle\": %u", options_mode_name(o->mode), o->conns, o->pipeline,
 		o->size, o->threads, o->idle);
 	json_member(out, "rate", o->rate, -1);
 	json_member(out, "warmup_s", o->warmup_s, -1);
@@ -509,7 +480,7 @@ void report_csv(FILE *out, const struct results *r)
 	double v[NPERCENTILES + 4];
 	stats_us(&r->latency, v);
 	/* A target may contain a comma (unix:/a,b); quote it. */
-	fprintf(out, "%s,\"%s\",%u,%u,%u,%u,%u,%g,%.6f,%llu,%.3f,%llu", mode_name(o->mode),
+	fprintf(out, "%s,\"%s\",%u,%u,%u,%u,%u,%g,%.6f,%llu,%.3f,%llu", options_mode_name(o->mode),
 		o->target.text, o->conns, o->pipeline, o->size, o->threads, o->idle, o->rate,
 		r->measured_s, (unsigned long long)r->messages, msgs_per_s(r),
 		(unsigned long long)r->errors);
@@ -603,40 +574,4 @@ int report_close(FILE *f, const char *option, const char *path)
 		return 0;
 	fprintf(stderr, "loadgen: %s %s: %s\n", option, path, strerror(err));
 	return -1;
-}
-
-int report_results(const struct options *opt, const struct results *r)
-{
-	if (opt->json)
-		report_json(stdout, r);
-	else if (opt->csv) {
-		if (opt->csv_header)
-			report_csv_header(stdout);
-		report_csv(stdout, r);
-	} else
-		report_human(stdout, r);
-	fflush(stdout);
-	for (unsigned i = 0; i < r->warnings.count; i++)
-		fprintf(stderr, "loadgen: warning: %s\n", r->warnings.text[i]);
-	int status = 0;
-	if (opt->histogram_path && report_histogram_file(opt->histogram_path, r) < 0)
-		status = 1;
-	if (opt->save_path && saved_write(opt->save_path, r) < 0)
-		status = 1;
-	if (r->errors) {
-		if (r->errors > 1)
-			fprintf(stderr, "loadgen: %s (%llu errors in total)\n", r->first_error,
-				(unsigned long long)r->errors);
-		else
-			fprintf(stderr, "loadgen: %s\n", r->first_error);
-		status = 1;
-	} else if (r->lost) {
-		/* Only UDP loses messages without an error: a datagram is lost
-		 * by design, but it is a reply missing all the same. */
-		fprintf(stderr, "loadgen: %llu of %llu measured datagrams lost: no reply within "
-			"--timeout %g s\n", (unsigned long long)r->lost,
-			(unsigned long long)(r->messages + r->lost), opt->reply_timeout_s);
-		status = 1;
-	}
-	return status;
 }

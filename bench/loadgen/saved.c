@@ -36,6 +36,7 @@
  * its line number instead of being summed in as figures nobody measured. */
 #include "saved.h"
 #include "options.h"
+#include "report.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -94,7 +95,7 @@ int saved_write(const char *path, const struct results *r)
 		HIST_MAX_BITS, HIST_BUCKETS);
 	fprintf(f, "window_ns %" PRIu64 " %" PRIu64 "\ntarget %s\n", r->window_start_ns,
 		r->window_end_ns, o->target.text);
-	fprintf(f, "run %s %s %u %u %u %u %u %a %a %a\n", mode_name(o->mode),
+	fprintf(f, "run %s %s %u %u %u %u %u %a %a %a\n", options_mode_name(o->mode),
 		o->udp ? "udp" : "tcp", o->conns, o->pipeline, o->size, o->threads, o->idle,
 		o->rate, o->warmup_s, o->reply_timeout_s);
 	fprintf(f, "counts %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 "\nmeasured_s %a\n",
@@ -280,7 +281,7 @@ static bool number(struct reader *rd, int i, const char *name, double min, doubl
 static bool parse_mode(const char *name, enum mode *mode)
 {
 	for (enum mode m = MODE_CLOSED; m <= MODE_CPR; m++)
-		if (strcmp(name, mode_name(m)) == 0) {
+		if (strcmp(name, options_mode_name(m)) == 0) {
 			*mode = m;
 			return true;
 		}
@@ -317,7 +318,7 @@ static bool read_options(struct reader *rd, struct options *o)
 		return false;
 	if ((o->rate > 0) != (o->mode == MODE_OPEN))
 		return bad(rd, "rate %g in mode %s: above 0 in open loop only", o->rate,
-			   mode_name(o->mode));
+			   options_mode_name(o->mode));
 	return o->reply_timeout_s > 0 || bad(rd, "timeout 0");
 }
 
@@ -328,12 +329,12 @@ static bool read_error(struct reader *rd, struct saved_run *run)
 	if (!next_line(rd))
 		return false;
 	if (strcmp(rd->line, "error") == 0 || strcmp(rd->line, "error ") == 0)
-		run->error[0] = '\0';
+		run->r.first_error[0] = '\0';
 	else if (strncmp(rd->line, "error ", 6) == 0 && strlen(rd->line + 6) < ERROR_BYTES)
-		strcpy(run->error, rd->line + 6);
+		strcpy(run->r.first_error, rd->line + 6);
 	else
 		return bad(rd, "expected the 'error' line, of at most %d bytes", ERROR_BYTES - 1);
-	if ((run->r.errors > 0) != (run->error[0] != '\0'))
+	if ((run->r.errors > 0) != (run->r.first_error[0] != '\0'))
 		return bad(rd, run->r.errors ? "%llu errors but no error text"
 			   : "an error text but %llu errors", (unsigned long long)run->r.errors);
 	return true;
@@ -378,7 +379,7 @@ static bool read_warnings(struct reader *rd, struct results *r)
 		    strlen(text) >= WARNING_BYTES)
 			return bad(rd, "expected 'warning TEXT', %llu of them, TEXT of 1 to %d bytes",
 				   (unsigned long long)count, WARNING_BYTES - 1);
-		warnings_add(&r->warnings, "%s", text);
+		results_warn(r, "%s", text);
 	}
 	return true;
 }
@@ -531,7 +532,6 @@ int saved_read(const char *path, struct saved_run *run)
 	}
 	memset(run, 0, sizeof(*run));
 	run->r.opt = &run->opt;
-	run->r.first_error = run->error;
 	uint64_t version = 0;
 	int status = 2;
 	bool is_save = record(&rd, "loadgen-save", 1) &&
@@ -559,6 +559,6 @@ int saved_read(const char *path, struct saved_run *run)
 		status = 0;
 	fclose(rd.f);
 	if (status != 0)
-		warnings_free(&run->r.warnings);
+		results_free(&run->r);
 	return status;
 }

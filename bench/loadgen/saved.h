@@ -3,26 +3,23 @@
 #ifndef LOADGEN_SAVED_H
 #define LOADGEN_SAVED_H
 
-#include "report.h"
+#include "options.h"
+#include "results.h"
 
 #define SAVED_VERSION 3
 
 /* One saved run as read back: its options (the part a report shows) and
- * its results, whose opt points at opt and first_error at error. */
+ * its results, whose opt points at opt. */
 struct saved_run {
 	struct options opt;
 	struct results r;
-	char error[ERROR_BYTES];
 };
 
 /* 0, or -1 after one line on stderr. */
 int saved_write(const char *path, const struct results *r);
 /* 0; 1 (cannot read the file) or 2 (not a save of this loadgen, or of
  * another histogram layout) after one line on stderr.  The run's warnings
- * are allocated: warnings_free() them when done (not needed on failure). */
+ * are allocated: results_free() them when done (not needed on failure). */
 int saved_read(const char *path, struct saved_run *run);
-
-/* merge.c: --merge FILE...: the combined report; the exit status. */
-int merge_saved(const struct options *cli);
 
 #endif

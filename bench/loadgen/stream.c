@@ -1,121 +1,28 @@
-/* stream.c - one connection's byte stream: queue messages, send the
- * pattern, check every byte that comes back, and turn whole replies into
- * latency samples.  Used by all three modes.  What a message's life has in
- * common over TCP and UDP (issue, reply, loss) is here too; datagram.c has
- * the rest of --udp. */
-#include "loadgen.h"
+/* stream.c - the transports over a byte stream (TCP, Unix): queue
+ * messages, send the pattern, check every byte that comes back, and turn
+ * whole replies into latency samples.  Two of them, the same but for when
+ * a connection is opened:
+ *
+ *   stream_transport     the connection is held for the whole run
+ *                        (closed loop, open loop, and every --idle one);
+ *   stream_per_request   --connect-per-request: every message on a fresh
+ *                        connection (connect, send, receive, close), the
+ *                        UNP ch. 30 way of measuring what a server's
+ *                        connection setup costs.  Each of the --conns slots
+ *                        runs one transaction at a time, with two
+ *                        latencies: connect (connect() until the socket is
+ *                        writable, i.e. the handshake is done) and the
+ *                        whole transaction (connect() until the last
+ *                        echoed byte). */
+#include "stream.h"
+#include "clock.h"
+#include "connect.h"
 #include "pattern.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/epoll.h>
-
-int watch(struct worker *w, struct conn *c, uint32_t events, int op)
-{
-	struct epoll_event ev = { .events = events, .data.ptr = c };
-	if (epoll_ctl(w->epfd, op, c->fd, &ev) == 0)
-		return 0;
-	/* ENOSPC here is fs.epoll.max_user_watches. */
-	worker_fail(w, "epoll_ctl on connection %u: %s", c->id, strerror(errno));
-	return -1;
-}
-
-/* A full socket buffer is normal under pipelining: ask epoll for EPOLLOUT
- * and carry on; turn it off again once drained, or every loop would wake
- * up for a writable socket. */
-void want_write(struct worker *w, struct conn *c, bool on)
-{
-	if (c->want_write != on && watch(w, c, on ? EPOLLIN | EPOLLOUT : EPOLLIN,
-					 EPOLL_CTL_MOD) == 0)
-		c->want_write = on;
-}
-
-/* A measured message whose reply will never come.  Its latency is at
- * least the time it has waited so far: record that, a lower bound, so
- * that the tail shows the message instead of losing it.  sent_ns 0: it
- * was never sent, so it has no latency from the actual send.  Giving it up
- * is its end, as a reply would be: the measured interval runs until then,
- * or a run that lost its last messages would look short and fast. */
-void record_lost(struct worker *w, uint64_t intended_ns, uint64_t sent_ns, uint64_t now)
-{
-	w->lost++;
-	if (now > w->last_done_ns)
-		w->last_done_ns = now;
-	hist_record(&w->latency, now > intended_ns ? now - intended_ns : 0);
-	if (w->opt->mode == MODE_OPEN && sent_ns)
-		hist_record(&w->uncorrected, now - sent_ns);
-}
-
-/* Give up the messages of c still waiting for a reply that were sent
- * before `before`: they are lost; returns how many.  A message sent during
- * warmup but lost after it is lost in the measured interval all the same:
- * a client the server never serves sends its only message at the start,
- * and that loss is the run's worst latency, not something to leave out. */
-unsigned give_up_sent_before(struct worker *w, struct conn *c, uint64_t before, uint64_t now)
-{
-	unsigned left = c->ring_count, lost = 0;
-	for (unsigned i = 0; left > 0; i++) {
-		struct inflight *m = &c->ring[i];
-		if (!m->waiting)
-			continue;
-		left--;
-		if (m->sent_ns >= before)
-			continue;
-		m->waiting = false;
-		lost++;
-		if (m->measured || now >= w->sched->warm_end)
-			record_lost(w, m->intended_ns, m->sent_ns, now);
-	}
-	c->ring_count -= lost;
-	w->inflight -= lost;
-	return lost;
-}
-
-/* The connection is unusable: record why, count what it had in flight as
- * lost, and close it. */
-void conn_fail(struct worker *w, struct conn *c, const char *fmt, ...)
-{
-	char reason[ERROR_BYTES];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(reason, sizeof(reason), fmt, ap);
-	va_end(ap);
-	worker_fail(w, "%s", reason);
-	give_up_sent_before(w, c, UINT64_MAX, now_ns());
-	if (c->state == CONN_CONNECTING)
-		w->connecting--;
-	if (!c->idle && w->live > 0)
-		w->live--;
-	conn_close(w, c);
-}
-
-/* The connect phase's probe (worker.c): one echo round trip on every held
- * connection before warmup, so that loadgen knows the server has accepted
- * the connection and serves it.  Over TCP it is the first PROBE_BYTES of
- * the stream, pattern bytes like any others, and the messages follow it;
- * with --udp it is datagram PROBE_SEQ (datagram.c). */
-void conn_probe(struct worker *w, struct conn *c)
-{
-	c->probed = c->probe_waiting = true;
-	w->probing++;
-	if (w->opt->udp) {
-		dgram_probe(w, c);
-		return;
-	}
-	c->queued = PROBE_BYTES;
-	conn_flush(w, c);
-}
-
-/* Its echo is back: in the connect phase, or later in the run (a server
- * that took the connection late). */
-void probe_answered(struct worker *w, struct conn *c)
-{
-	c->probe_waiting = false;
-	w->probing--;
-	w->answered++;
-}
+#include <sys/socket.h>
 
 /* Stream offset of c's first message: after the probe, if it had one. */
 static uint64_t first_message(const struct conn *c)
@@ -123,31 +30,17 @@ static uint64_t first_message(const struct conn *c)
 	return c->probed ? PROBE_BYTES : 0;
 }
 
-/* Queue one message; conn_flush() sends it.  The caller has checked that
- * the connection has room for it. */
-void conn_issue(struct worker *w, struct conn *c, uint64_t intended_ns, uint64_t now)
+/* The ring's entries are used in order: replies come back in order. */
+static bool issue(struct conn_set *set, struct conn *c, uint64_t intended_ns, uint64_t now)
 {
-	struct inflight *m;
-	if (w->opt->udp) {
-		m = dgram_slot(w, c);
-	} else {
-		m = &c->ring[(c->ring_head + c->ring_count) % w->opt->pipeline];
-		c->queued += w->opt->size;
-	}
-	m->intended_ns = intended_ns;
-	m->sent_ns = now;
-	m->measured = intended_ns >= w->sched->warm_end;
-	m->waiting = true;
-	if (c->ring_count++ == 0)
-		c->last_progress_ns = now;      /* the reply timeout starts now */
-	w->inflight++;
+	struct inflight *m = &c->ring[(c->ring_head + c->ring_count) % set->opt->pipeline];
+	c->queued += set->opt->size;
+	conn_book(set, c, m, intended_ns, now);
+	return true;
 }
 
-/* Send what is queued, as far as the socket buffer takes it. */
-int conn_flush(struct worker *w, struct conn *c)
+static void flush(struct conn_set *set, struct conn *c)
 {
-	if (w->opt->udp)
-		return dgram_flush(w, c);
 	while (c->sent < c->queued) {
 		uint64_t len = c->queued - c->sent;
 		if (len > PATTERN_PERIOD)
@@ -157,55 +50,62 @@ int conn_flush(struct worker *w, struct conn *c)
 			if (errno == EINTR)
 				continue;
 			if (errno == EAGAIN) {
-				want_write(w, c, true);
-				return 0;
+				conn_want_write(set, c, true);
+				return;
 			}
-			conn_fail(w, c, "send on connection %u: %s (server closed or reset it)",
+			conn_fail(set, c, "send on connection %u: %s (server closed or reset it)",
 				  c->id, strerror(errno));
-			return -1;
+			return;
 		}
 		c->sent += (uint64_t)n;
 	}
-	want_write(w, c, false);
-	return 0;
+	conn_want_write(set, c, false);
+}
+
+/* The connect phase's probe (worker.c) over a stream: its first
+ * PROBE_BYTES, pattern bytes like any others; the messages follow it. */
+static void probe(struct conn_set *set, struct conn *c)
+{
+	c->queued = PROBE_BYTES;
+	flush(set, c);
 }
 
 /* End of stream from the server. */
-static void conn_eof(struct worker *w, struct conn *c)
+static void on_eof(struct conn_set *set, struct conn *c)
 {
 	if (c->idle)
-		conn_fail(w, c, "server closed idle connection %u", c->id);
+		conn_fail(set, c, "server closed idle connection %u", c->id);
 	else if (c->sent > c->received)
-		conn_fail(w, c, "short reply: server closed connection %u with %llu of %llu "
+		conn_fail(set, c, "short reply: server closed connection %u with %llu of %llu "
 			  "echoed bytes missing", c->id,
 			  (unsigned long long)(c->sent - c->received),
 			  (unsigned long long)c->sent);
 	else
-		conn_fail(w, c, "server closed connection %u", c->id);
+		conn_fail(set, c, "server closed connection %u", c->id);
 }
 
 /* Every received byte must be the next byte we sent; returns false (and
  * fails the connection) if not. */
-static bool check_reply(struct worker *w, struct conn *c, size_t n)
+static bool check_reply(struct conn_set *set, struct conn *c, size_t n)
 {
 	uint64_t expect = c->sent - c->received;
 	size_t checked = n < expect ? n : (size_t)expect;
-	size_t bad = pattern_check(w->rbuf, checked, c->base + c->received);
+	size_t bad = pattern_check(set->rbuf, checked, c->base + c->received);
 	if (bad < checked) {
 		uint64_t offset = c->received + bad, head = first_message(c);
 		char where[64] = "the probe";
 		if (offset >= head)
 			snprintf(where, sizeof(where), "message %llu, byte %llu",
-				 (unsigned long long)((offset - head) / w->opt->size),
-				 (unsigned long long)((offset - head) % w->opt->size));
-		conn_fail(w, c, "wrong byte on connection %u at stream offset %llu (%s): expected "
+				 (unsigned long long)((offset - head) / set->opt->size),
+				 (unsigned long long)((offset - head) % set->opt->size));
+		conn_fail(set, c, "wrong byte on connection %u at stream offset %llu (%s): expected "
 			  "0x%02x, got 0x%02x: data corrupted, lost, duplicated or reordered",
 			  c->id, (unsigned long long)offset, where,
-			  *pattern_at(c->base + offset), w->rbuf[bad]);
+			  *pattern_at(c->base + offset), set->rbuf[bad]);
 		return false;
 	}
 	if (n > expect) {
-		conn_fail(w, c, c->idle ? "server sent %zu bytes on idle connection %u"
+		conn_fail(set, c, c->idle ? "server sent %zu bytes on idle connection %u"
 			  : "server sent %zu bytes more than it was sent on connection %u "
 			  "(duplicated data)", (size_t)(n - expect), c->id);
 		return false;
@@ -217,66 +117,148 @@ static bool check_reply(struct worker *w, struct conn *c, size_t n)
 /* Over TCP replies complete in order: the oldest message is done once the
  * last byte of its reply is in (the messages follow the probe, if any, in
  * the stream).  Each one becomes a latency sample. */
-static void complete_replies(struct worker *w, struct conn *c, uint64_t now)
+static void complete_replies(struct conn_set *set, struct conn *c, uint64_t now)
 {
 	uint64_t head = first_message(c);
-	while (c->ring_count > 0 && c->received >= head + (c->completed + 1) * w->opt->size) {
+	while (c->ring_count > 0 && c->received >= head + (c->completed + 1) * set->opt->size) {
 		struct inflight *m = &c->ring[c->ring_head];
-		c->ring_head = (c->ring_head + 1) % w->opt->pipeline;
-		reply_done(w, c, m, now);
+		c->ring_head = (c->ring_head + 1) % set->opt->pipeline;
+		conn_reply_done(set, c, m, now);
 		if (c->state != CONN_OPEN)
 			return;         /* connect-per-request closed it */
 	}
-}
-
-/* Message m has its reply.  It becomes a latency sample: corrected from
- * the intended send time, uncorrected from the actual one; then its place
- * goes to the next message, if any. */
-void reply_done(struct worker *w, struct conn *c, struct inflight *m, uint64_t now)
-{
-	m->waiting = false;
-	c->ring_count--;
-	c->completed++;
-	w->inflight--;
-	if (m->measured) {
-		hist_record(&w->latency, now - m->intended_ns);
-		if (w->opt->mode == MODE_OPEN)
-			hist_record(&w->uncorrected, now - m->sent_ns);
-		w->measured++;
-		w->last_done_ns = now;
-	}
-	worker_reply_done(w, c, now);
 }
 /* LAB: end */
 
 /* Level-triggered epoll: one recv per wakeup is enough; anything left in
  * the socket makes the next epoll_wait report it again, and we save the
  * extra recv that would only return EAGAIN. */
-void conn_on_readable(struct worker *w, struct conn *c)
+static void on_readable(struct conn_set *set, struct conn *c)
 {
-	if (w->opt->udp) {
-		dgram_on_readable(w, c);
-		return;
-	}
-	ssize_t n = recv(c->fd, w->rbuf, RECV_BYTES, 0);
+	ssize_t n = recv(c->fd, set->rbuf, RECV_BYTES, 0);
 	if (n < 0) {
 		if (errno == EAGAIN || errno == EINTR)
 			return;
-		conn_fail(w, c, "recv on connection %u: %s", c->id, strerror(errno));
+		conn_fail(set, c, "recv on connection %u: %s", c->id, strerror(errno));
 		return;
 	}
 	uint64_t now = now_ns();        /* the reply's arrival, as close as we can */
 	if (n == 0) {
-		conn_eof(w, c);
+		on_eof(set, c);
 		return;
 	}
-	if (!check_reply(w, c, (size_t)n))
+	if (!check_reply(set, c, (size_t)n))
 		return;
 	c->received += (uint64_t)n;
 	c->last_progress_ns = now;
 	if (c->probe_waiting && c->received >= PROBE_BYTES)
-		probe_answered(w, c);
-	complete_replies(w, c, now);
+		conn_probe_answered(set, c);
+	complete_replies(set, c, now);
 	if (c->state == CONN_OPEN && c->sent < c->queued)
-		conn_flush(w, c);
+		flush(set, c);
 }
+
+/* A connection that waits longer than --timeout for a reply byte is
+ * failed, so that a stalled or one-client-at-a-time server ends the run
+ * with an error instead of hanging it. */
+static void check_timeouts(struct conn_set *set, struct conn *c, uint64_t now)
+{
+	uint64_t limit = (uint64_t)(set->opt->reply_timeout_s * NS_PER_S);
+	if (c->state == CONN_OPEN && c->ring_count > 0 && now - c->last_progress_ns > limit)
+		conn_fail(set, c, "no reply on connection %u for %g s (%llu bytes outstanding): "
+			  "the server stalled or does not serve this connection; see --timeout",
+			  c->id, set->opt->reply_timeout_s,
+			  (unsigned long long)(c->sent - c->received));
+}
+
+const struct transport stream_transport = {
+	.issue = issue,
+	.flush = flush,
+	.probe = probe,
+	.on_readable = on_readable,
+	.on_connected = NULL,           /* held: opened before the run */
+	.check_timeouts = check_timeouts,
+};
+
+/* ---------------------------------------------- a connection per request */
+
+/* The handshake is done: the transaction's one message goes. */
+static void request_connected(struct conn_set *set, struct conn *c, uint64_t now)
+{
+	if (c->connect_start_ns >= set->sched->warm_end)
+		hist_record(&set->results.connect, now - c->connect_start_ns);
+	set->results.connects++;
+	issue(set, c, c->connect_start_ns, now);
+	flush(set, c);
+}
+
+/* The transaction is lost: in the latency and in the connect histogram,
+ * as having taken at least the time it waited for the handshake. */
+static void request_connect_failed(struct conn_set *set, struct conn *c, int err)
+{
+	uint64_t now = now_ns();
+	if (c->connect_start_ns >= set->sched->warm_end) {
+		conn_lost(set, c->connect_start_ns, c->connect_start_ns, now);
+		hist_record(&set->results.connect, now - c->connect_start_ns);
+	}
+	char text[ERROR_BYTES];
+	connect_error_text(text, sizeof(text), set->opt, err, (unsigned)set->results.connects);
+	conn_fail(set, c, "%s", text);
+}
+
+/* The slot's next transaction: a fresh connection for its one message. */
+static bool request_start(struct conn_set *set, struct conn *c, uint64_t intended_ns,
+			  uint64_t now)
+{
+	/* A fresh stream offset per connection, so that a server answering
+	 * with another connection's bytes is caught. */
+	c->base = pattern_base(c->id, ++c->transactions);
+	c->queued = c->sent = c->received = c->completed = 0;
+	c->ring_head = c->ring_count = 0;
+	/* Its latency counts from its connect, which starts now: the worker
+	 * claims the message as it starts it (intended_ns is now). */
+	(void)intended_ns;
+	c->connect_start_ns = now;
+	int r = connect_start(set, c);
+	if (r == CONNECT_DONE)
+		request_connected(set, c, now_ns());
+	else if (r == CONNECT_PENDING)
+		set->connecting++;
+	else if (r == CONNECT_RETRY)
+		return false;   /* Unix backlog full: the worker tries again shortly */
+	else
+		request_connect_failed(set, c, -r);
+	return true;
+}
+
+/* EPOLLOUT (or an error) on a connecting socket: the handshake finished,
+ * or failed.  Once open, the connection is a stream like any. */
+static void request_on_connected(struct conn_set *set, struct conn *c)
+{
+	uint64_t now = now_ns();
+	int err = connect_result(set, c);
+	if (err) {
+		request_connect_failed(set, c, err);    /* also drops the connecting count */
+		return;
+	}
+	set->connecting--;
+	request_connected(set, c, now);
+}
+
+static void request_check_timeouts(struct conn_set *set, struct conn *c, uint64_t now)
+{
+	uint64_t limit = (uint64_t)(set->opt->connect_timeout_s * NS_PER_S);
+	if (c->state != CONN_CONNECTING)
+		check_timeouts(set, c, now);
+	else if (now - c->connect_start_ns > limit)
+		request_connect_failed(set, c, ETIMEDOUT);
+}
+
+const struct transport stream_per_request = {
+	.issue = request_start,
+	.flush = flush,
+	.probe = NULL,                  /* its connections are not held */
+	.on_readable = on_readable,
+	.on_connected = request_on_connected,
+	.check_timeouts = request_check_timeouts,
+};

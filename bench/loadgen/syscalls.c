@@ -75,7 +75,7 @@ static int counter(unsigned long long id, pid_t tid, int leader)
 	return (int)syscall(SYS_perf_event_open, &attr, tid, -1, leader, PERF_FLAG_FD_CLOEXEC);
 }
 
-const char *syscall_counting_unavailable(pid_t pid)
+const char *syscalls_counting_unavailable(pid_t pid)
 {
 	static char why[160];
 	unsigned long long id = tracepoint_id("raw_syscalls/sys_enter");
@@ -92,7 +92,7 @@ const char *syscall_counting_unavailable(pid_t pid)
 	return NULL;
 }
 
-bool syscall_counters_open(struct syscall_counters *c, pid_t pid, char *why, size_t len)
+bool syscalls_counters_open(struct syscall_counters *c, pid_t pid, char *why, size_t len)
 {
 	pid_t *tids = NULL;
 	*c = (struct syscall_counters){ 0 };
@@ -105,7 +105,7 @@ bool syscall_counters_open(struct syscall_counters *c, pid_t pid, char *why, siz
 		if ((c->event_id[c->nevents] = tracepoint_id(event)) != 0)
 			c->event_name[c->nevents++] = names[i];
 	}
-	if (!tree_tasks(pid, &tids, &c->ntasks) ||
+	if (!acct_tree_tasks(pid, &tids, &c->ntasks) ||
 	    !(c->fds = malloc(c->ntasks * c->nevents * sizeof(*c->fds)))) {
 		snprintf(why, len, "--server-syscalls: out of memory");
 		free(tids);
@@ -135,7 +135,7 @@ bool syscall_counters_open(struct syscall_counters *c, pid_t pid, char *why, siz
 }
 
 /* One call per task: its group's leader, with the whole group. */
-void syscall_counters_enable(struct syscall_counters *c, bool on)
+void syscalls_counters_enable(struct syscall_counters *c, bool on)
 {
 	for (size_t t = 0; t < c->ntasks; t++)
 		if (c->fds[t * c->nevents] >= 0)
@@ -143,7 +143,7 @@ void syscall_counters_enable(struct syscall_counters *c, bool on)
 			      PERF_EVENT_IOC_DISABLE, PERF_IOC_FLAG_GROUP);
 }
 
-void syscall_counters_close(struct syscall_counters *c, struct syscall_counts *out)
+void syscalls_counters_close(struct syscall_counters *c, struct syscall_counts *out)
 {
 	uint64_t sum[SYSCALL_NAMES_MAX + 1] = { 0 };
 	for (size_t t = 0; t < c->ntasks; t++) {

@@ -30,13 +30,13 @@ struct syscall_counters {
 
 /* Can this process count the tracepoints at all (root or CAP_PERFMON, and
  * tracefs)?  NULL if so, else why not, in one line. */
-const char *syscall_counting_unavailable(pid_t pid);
+const char *syscalls_counting_unavailable(pid_t pid);
 /* Counters on every task of pid's tree, disabled; false (why in buf) if
  * they cannot be made.  Tasks made later are not counted. */
-bool syscall_counters_open(struct syscall_counters *c, pid_t pid, char *why, size_t len);
-void syscall_counters_enable(struct syscall_counters *c, bool on);
+bool syscalls_counters_open(struct syscall_counters *c, pid_t pid, char *why, size_t len);
+void syscalls_counters_enable(struct syscall_counters *c, bool on);
 /* Read, sum over the tasks, close.  A task that ended took its counts with
  * it (its counter reads what it had). */
-void syscall_counters_close(struct syscall_counters *c, struct syscall_counts *out);
+void syscalls_counters_close(struct syscall_counters *c, struct syscall_counts *out);
 
 #endif
