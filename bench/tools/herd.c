@@ -92,7 +92,7 @@ static int bound_port(int fd)
 }
 
 /* One worker: wait, count the wake-up, accept (or find nothing), close. */
-static void worker(enum mode mode, int lfd, struct counts *c)
+static void wake_and_accept(enum mode mode, int lfd, struct counts *c)
 {
 	struct epoll_event ev = { .events = EPOLLIN }, ready;
 	int epfd = -1;
@@ -192,7 +192,7 @@ static void run(enum mode mode, int nworkers, long conns)
 		if ((pids[i] = fork()) < 0)
 			die("fork");
 		if (pids[i] == 0)
-			worker(mode, fd, c);
+			wake_and_accept(mode, fd, c);
 		if (fd != lfd)
 			close(fd);
 	}
