@@ -343,17 +343,9 @@ while True:
 
 # ---------------------------------------------------------------- helpers
 
-class CaseSkipped(Exception):
-    """The case cannot run here (it says why)."""
-
-
-class CaseFailed(Exception):
-    pass
-
-
-def check(cond, reason):
-    if not cond:
-        raise CaseFailed(reason)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import suite  # noqa: E402
+from suite import Fail as CaseFailed, Skipped as CaseSkipped, check  # noqa: E402
 
 
 class Run:
@@ -442,46 +434,17 @@ def median(values):
     return (values[(n - 1) // 2] + values[n // 2]) / 2
 
 
-class BinServer:
-    """One of the project's echo servers, started on a free port; extra
-    arguments (e.g. --udp) are passed on."""
+class BinServer(suite.Server):
+    """One of the project's echo servers, started on a free port by the
+    harness's own launcher (bench/muxbench.py: the ready line, SIGTERM by
+    pid at the end); extra arguments (e.g. --udp) are passed on."""
 
     def __init__(self, path, *extra):
-        self.tmp = tempfile.NamedTemporaryFile(prefix="loadgen-port-", delete=False)
-        self.tmp.close()
-        self.proc = subprocess.Popen([path, "--port", "0", "--port-file", self.tmp.name,
-                                      "--quiet", *map(str, extra)], stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        port = ""
-        while time.monotonic() < deadline and not port:
-            with open(self.tmp.name) as f:
-                port = f.read().strip()
-            if not port:
-                if self.proc.poll() is not None:
-                    break
-                time.sleep(0.02)
-        if not port:
-            self.stop()
-            raise CaseFailed("%s did not start" % path)
-        self.target = "127.0.0.1:%s" % port
-        self.pid = self.proc.pid
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)      # by PID: ours only
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        os.unlink(self.tmp.name)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.stop()
+        try:
+            super().__init__(os.path.basename(path), args=extra, path=path, plan=None)
+        except RuntimeError as e:           # it did not start: say why
+            raise CaseFailed(str(e))
+        self.target = "127.0.0.1:%d" % self.port
 
 
 # ---------------------------------------------------------------- cases
@@ -1784,22 +1747,14 @@ def main():
         return 0
     BINDIR = args.bindir
     LOADGEN = os.path.join(BINDIR, "loadgen")
-    failed = 0
-    for name in args.case or CASES:
-        try:
-            if not os.access(LOADGEN, os.X_OK):
-                raise CaseFailed("%s is not built" % LOADGEN)
-            CASES[name]()
-            print("loadgen/%s: ok" % name, flush=True)
-        except CaseSkipped as e:
-            print("loadgen/%s: skipped (%s)" % (name, e), flush=True)
-        except CaseFailed as e:
-            failed += 1
-            print("loadgen/%s: FAILED (%s)" % (name, e), flush=True)
-        except Exception as e:          # a bug in the test itself still fails the case
-            failed += 1
-            print("loadgen/%s: FAILED (%s: %s)" % (name, type(e).__name__, e), flush=True)
-    return 1 if failed else 0
+
+    def built(case):
+        def run():
+            check(os.access(LOADGEN, os.X_OK), "%s is not built" % LOADGEN)
+            case()
+        return run
+    cases = [(name, built(case)) for name, case in CASES.items()]
+    return 1 if suite.run(cases, "loadgen", args.case) else 0
 
 
 if __name__ == "__main__":
