@@ -226,13 +226,22 @@ class Server:
     """One echo server on 127.0.0.1, pinned to a CPU, stopped with SIGTERM.
     In a run on several hosts (hosts_plan()) it runs on SERVER_HOST through
     RUNNER instead, bound to SERVER_ADDR, pinned there with taskset; its
-    pid is then the one on that host."""
+    pid is then the one on that host.  The one launcher of the project's
+    servers: the harness, the labs and the test suites all start theirs
+    here (the echo suite with quiet=False, its own limits, environment and
+    stderr file, and a wrapper that hands the server inherited fds)."""
 
-    def __init__(self, name, cpu=None, args=(), nofile=None, path=None, plan="env"):
+    def __init__(self, name, cpu=None, args=(), nofile=None, path=None, plan="env",
+                 quiet=True, env=None, preexec=None, wrap=(), stderr=None,
+                 ready_timeout=None):
         self.name = name
+        self.ready_timeout = ready_timeout or READY_TIMEOUT_S
         self.plan = hosts_plan() if plan == "env" else plan
-        cmd = [path or server_path(name), "--port", "0"]
-        if "/" not in name:
+        self.env, self.preexec, self.wrap = env, preexec, list(wrap)
+        cmd = [path or server_path(name)]
+        if "--port" not in args and "--unix" not in args:
+            cmd += ["--port", "0"]
+        if quiet and "/" not in name:
             cmd.append("--quiet")
         cmd += [str(a) for a in args]
         if self.plan:
@@ -244,15 +253,16 @@ class Server:
             nofile = min(nofile, resource.getrlimit(resource.RLIMIT_NOFILE)[1])
             self.command = "ulimit -n %d; %s" % (nofile, self.command)
         # stderr to a file: a pipe nobody reads could fill and stall the server
-        self.stderr = tempfile.TemporaryFile("w+")
+        self.stderr = stderr or tempfile.TemporaryFile("w+")
         self.out = b""  # stdout read but not yet taken as a line
         if self.plan:
             self._start_remote(cmd, cpu, nofile)
         else:
             self._start_here(cmd, cpu, nofile)
-        line = self._ready_line()
-        self.port = int(line.rsplit(":", 1)[1])
-        self.summary = None
+        self.ready_line = self._ready_line().strip()
+        tail = self.ready_line.rsplit(":", 1)[1]
+        self.port = int(tail) if tail.isdigit() else None  # None: a Unix socket
+        self.summary_line = None
         self.problem = None
 
     def _start_here(self, cmd, cpu, nofile):
@@ -261,8 +271,11 @@ class Server:
                 os.sched_setaffinity(0, cpu_set(str(cpu)))
             if nofile:
                 resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE,
-                                     stderr=self.stderr, preexec_fn=setup)
+            if self.preexec:
+                self.preexec()
+        self.proc = subprocess.Popen(self.wrap + cmd, stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.PIPE, stderr=self.stderr,
+                                     preexec_fn=setup, env=self.env)
         self.pid = self.proc.pid
 
     def _start_remote(self, cmd, cpu, nofile):
@@ -288,7 +301,7 @@ class Server:
         buffered readline() may take two lines at once (the pid and the
         ready line come together through ssh at times), and select() would
         then wait for a second line that is already read."""
-        deadline = time.monotonic() + READY_TIMEOUT_S
+        deadline = time.monotonic() + self.ready_timeout
         fd = self.proc.stdout.fileno()
         while b"\n" not in self.out:
             left = deadline - time.monotonic()
@@ -318,9 +331,8 @@ class Server:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
-        self.stderr.seek(0)
-        said = " / ".join(self.stderr.read().strip().splitlines()[-3:])
-        how = ("no ready line within %d s" % READY_TIMEOUT_S if line is None else
+        said = " / ".join(self.stderr_said()[-3:])
+        how = ("no ready line within %d s" % self.ready_timeout if line is None else
                "it printed %r instead of its ready line" % line.strip() if line else
                "it ended before its ready line")
         how_ended = "%s ended with %s" % (
@@ -329,6 +341,15 @@ class Server:
         raise RuntimeError("%s did not start%s: %s; %s; stderr: %s" % (
             self.name, " on %s" % self.plan["server_host"] if self.plan else "", how,
             how_ended, said or "(empty)"))
+
+    def stderr_said(self):
+        """What the server has written to stderr, as lines."""
+        self.stderr.flush()
+        self.stderr.seek(0)
+        text = self.stderr.read()
+        if isinstance(text, bytes):
+            text = text.decode(errors="replace")
+        return text.strip().splitlines()
 
     def _terminate(self):
         """SIGTERM to the server: through its tether where it runs on
@@ -343,8 +364,8 @@ class Server:
         says what went wrong, if anything: the server exited before it was
         asked to, did not exit 0 on SIGTERM (a crash, a sanitizer report),
         or did not stop at all."""
-        if self.summary is not None:
-            return self.summary
+        if self.summary_line is not None:
+            return self.summary_line
         early = self.proc.poll()
         if early is None:
             self._terminate()
@@ -364,13 +385,12 @@ class Server:
         elif self.proc.returncode != 0 and not self.problem:
             self.problem = "ended with %s on SIGTERM" % exit_text(self.proc.returncode)
         if self.problem:
-            self.stderr.seek(0)
-            said = self.stderr.read().strip().splitlines()
+            said = self.stderr_said()
             self.problem = "server %s %s" % (self.name, self.problem) + (
                 ": " + said[-1] if said else "")
         lines = out.strip().splitlines()
-        self.summary = lines[-1] if lines else ""
-        return self.summary
+        self.summary_line = lines[-1] if lines else ""
+        return self.summary_line
 
     def __enter__(self):
         return self

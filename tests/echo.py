@@ -340,13 +340,15 @@ WITH_FDS = ("import os, sys\n"
 
 
 def with_fds(argv, n):
-    """argv, started with n fds open above stderr (none: argv as it is)."""
+    """argv, started with n fds open above stderr (none: argv as it is);
+    with argv [], the prefix that does it."""
     return [sys.executable, "-c", WITH_FDS, str(n)] + argv if n else argv
 
 
-class Server:
-    """One running bin/echo-<backend>: stdout through a pipe, stderr to a
-    file (shown when a case fails)."""
+class Server(suite.Server):
+    """One running bin/echo-<backend>, started by the project's one launcher
+    (bench/muxbench.py): stdout through a pipe, stderr to a file (shown when
+    a case fails), not --quiet: the cases read its notices."""
 
     def __init__(self, case, args, nofile=None, address_space=None, env=None,
                  inherit_fds=0):
@@ -354,24 +356,25 @@ class Server:
         the server; env: variables to add to its environment; inherit_fds:
         start it with fds 3 to 3 + inherit_fds - 1 open."""
         self.case = case
-        self.name = f"echo-{case.backend}"
-        args = [str(a) for a in args]
-        if "--unix" not in args and "--port" not in args:
-            args = ["--port", "0"] + args
-        self.argv = [case.binary] + args
-        self.stderr_path = case.tmp(f"{self.name}.stderr")
+        self.stderr_path = case.tmp(f"echo-{case.backend}.stderr")
         self.stopped = False
-        self.out = b""
-        with open(self.stderr_path, "wb") as err:
-            self.proc = subprocess.Popen(with_fds(self.argv, inherit_fds),
-                                         stdin=subprocess.DEVNULL,
-                                         stdout=subprocess.PIPE, stderr=err,
-                                         preexec_fn=limits(nofile, address_space),
-                                         env=dict(os.environ, **(env or {})))
-        self.pid = self.proc.pid
         self.kids = {}          # descendants seen, pid -> start time
+        wrap = with_fds([], inherit_fds)
+        with open(self.stderr_path, "w+b") as err:
+            try:
+                super().__init__(case.backend, args=[str(a) for a in args],
+                                 path=case.binary, plan=None, quiet=False,
+                                 env=dict(os.environ, **(env or {})),
+                                 preexec=limits(nofile, address_space), wrap=wrap,
+                                 stderr=err, ready_timeout=READY_TIMEOUT_S)
+            except RuntimeError as e:
+                said = self.stderr_text().strip()
+                if "unavailable here" in said:
+                    raise Skipped(said.splitlines()[-1])  # uring, say
+                raise Fail(str(e).split(": ", 1)[-1])
+        self.name = f"echo-{case.backend}"
+        self.argv = wrap + [case.binary] + [str(a) for a in args]
         case.servers.append(self)
-        self.ready_line = self._read_line(READY_TIMEOUT_S)
         m = READY_RE.match(self.ready_line)
         check(m, f"bad ready line {self.ready_line!r}")
         check(m.group(1) == case.backend,
@@ -383,26 +386,6 @@ class Server:
         else:
             self.family, self.addr = socket.AF_INET, ("127.0.0.1", int(m.group(2)))
         self.port = None if m.group(4) else self.addr[1]
-
-    def _read_line(self, timeout):
-        deadline = time.monotonic() + timeout
-        fd = self.proc.stdout.fileno()
-        with selectors.DefaultSelector() as sel:
-            sel.register(fd, selectors.EVENT_READ)
-            while b"\n" not in self.out:
-                left = deadline - time.monotonic()
-                if left <= 0 or not sel.select(left):
-                    raise Fail(f"no ready line within {timeout} s")
-                chunk = os.read(fd, 4096)
-                if not chunk:
-                    status = self.proc.wait()
-                    said = self.stderr_text().strip()
-                    if status == 1 and "unavailable here" in said:
-                        raise Skipped(said.splitlines()[-1])  # uring, say
-                    raise Fail(f"exited before its ready line (status {status})")
-                self.out += chunk
-        line, self.out = self.out.split(b"\n", 1)
-        return line.decode(errors="replace")
 
     def alive(self):
         return self.proc.poll() is None
