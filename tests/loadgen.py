@@ -39,10 +39,12 @@ CSV_ADDED = ["requested_rate", "kept_up", "lost", "loadgen_cpu_pct", "server_pea
 # Every held connection (all but --connect-per-request's) starts its stream
 # with the connect phase's probe: this many bytes (one datagram with --udp).
 PROBE_BYTES = 1
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import suite  # noqa: E402
+from suite import ROOT, Fail as CaseFailed, Skipped as CaseSkipped, check  # noqa: E402
+
 # Every backend the Makefile builds (every backends/*.c but the core's).
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BACKENDS = subprocess.run(["make", "-s", "--no-print-directory", "-C", ROOT, "print-backends"],
-                          capture_output=True, text=True, check=True).stdout.split()
+BACKENDS = suite.backends()
 
 
 # ---------------------------------------------------------------- servers
@@ -342,11 +344,6 @@ while True:
 
 
 # ---------------------------------------------------------------- helpers
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import suite  # noqa: E402
-from suite import Fail as CaseFailed, Skipped as CaseSkipped, check  # noqa: E402
-
 
 class Run:
     def __init__(self, proc, start, end):
@@ -1029,10 +1026,11 @@ def case_backends():
     for name in BACKENDS:
         path = os.path.join(BINDIR, "echo-" + name)
         check(os.path.exists(path), "%s missing: make builds every backend" % path)
-        if name.startswith("uring") and not uring_allowed(path):
+        facts = suite.describe(BINDIR, name)
+        if facts.get("family") == "completion" and not uring_allowed(path):
             continue            # the echo suite says so; nothing here to measure
         found += 1
-        conns = 1 if name == "blocking" else 8       # blocking: one client at a time
+        conns = 1 if facts.get("serves") == "one" else 8   # one client at a time
         with BinServer(path) as srv:
             run = loadgen("--requests", 3000, "--conns", conns, "--pipeline", 2,
                           "--server-pid", srv.pid, "--json", srv.target)
@@ -1066,7 +1064,9 @@ def expect_udp_counts(what, got, messages, lost=0, errors=0):
 def case_udp_backends():
     """--udp against the project's event loops started with --udp: exact
     counts, nothing lost, closed and open loop, smallest and largest size."""
-    for name in ("epoll", "select"):
+    udp = [b for b in BACKENDS if suite.describe(BINDIR, b).get("udp") == "yes"]
+    check(udp, "no backend says udp=yes")
+    for name in udp:
         path = os.path.join(BINDIR, "echo-" + name)
         check(os.path.exists(path), "%s is not built" % path)
         with BinServer(path, "--udp") as srv:
@@ -1519,16 +1519,18 @@ def case_connect_phase_unserved():
     --probe-wait, the window starts with the rest waiting, loadgen says how
     many were served (a warning, also in JSON's warnings), and the waiting
     ones then fail by --timeout as before ('no reply on connection', which
-    the harness expects of blocking): a Python server that accepts one
-    connection only, echo-blocking (one client at a time), echo-prefork and
-    echo-pool with --workers 2."""
+    the harness expects of a server that serves one at a time): a Python
+    server that accepts one connection only, and every backend that serves
+    one client at a time, or --workers 2 at a time."""
     probe_wait = 0.3
-    servers = [("accepts one", lambda: TestServer(echo(), accept_limit=1), 2, 1),
-               ("blocking", lambda: BinServer(os.path.join(BINDIR, "echo-blocking")), 3, 1),
-               ("prefork", lambda: BinServer(os.path.join(BINDIR, "echo-prefork"),
-                                             "--workers", 2), 3, 2),
-               ("pool", lambda: BinServer(os.path.join(BINDIR, "echo-pool"),
-                                          "--workers", 2), 3, 2)]
+    servers = [("accepts one", lambda: TestServer(echo(), accept_limit=1), 2, 1)]
+    for b in BACKENDS:  # every one that serves one client, or --workers, at a time
+        serves = suite.describe(BINDIR, b).get("serves")
+        path = os.path.join(BINDIR, "echo-" + b)
+        if serves == "one":
+            servers.append((b, lambda path=path: BinServer(path), 3, 1))
+        elif serves == "workers":
+            servers.append((b, lambda path=path: BinServer(path, "--workers", 2), 3, 2))
     for what, start, conns, served in servers:
         with start() as srv:
             run = loadgen("--conns", conns, "--probe-wait", probe_wait, "--timeout", 0.5,
