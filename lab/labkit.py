@@ -259,6 +259,21 @@ def proc_status(text):
     return out
 
 
+def io_uring_fdinfo(text):
+    """/proc/PID/fdinfo/FD of an io_uring as {key: number}: among them
+    SqHead, the submission queue entries the kernel has taken so far, and
+    CqTail, the completion queue entries it has posted (both counters that
+    only grow, modulo 2**32).  Lines that are not `Key:<tab>number` (the
+    PollList's entries, NAPI) are left out."""
+    out = {}
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        value = value.strip()
+        if key and not key[0].isspace() and re.fullmatch(r"-?\d+|0x[0-9a-f]+", value):
+            out[key] = int(value, 16) if value.startswith("0x") else int(value)
+    return out
+
+
 def schedstat(text):
     """(seconds on a CPU, seconds runnable but waiting for one) from a
     /proc/PID/task/TID/schedstat line: its first two fields, in ns."""

@@ -153,7 +153,7 @@ def parse_ss_info():
 
 def parse_proc():
     """/proc/net/tcp (hex ports and queues), /proc/PID/status, schedstat,
-    /proc/stat's steal, bin/herd's key=value lines."""
+    /proc/stat's steal, an io_uring's fdinfo, bin/herd's key=value lines."""
     rows = labkit.proc_net_tcp(data("proc-net-tcp.txt"))
     check([(r["local_port"], r["peer_port"], r["state"], r["send_q"], r["recv_q"]) for r in rows]
           == [(50294, 35783, "01", 0x40128B, 0x1F000), (35783, 50294, "01", 0x3F9400, 0x517B8)],
@@ -173,6 +173,10 @@ def parse_proc():
     steal = labkit.steal_jiffies(stat, {1})
     check(steal == (66, 5877 + 7023 + 13272 + 566 + 763 + 66),
           "/proc/stat's cpu1 steal read as %s" % (steal,))
+    ring = labkit.io_uring_fdinfo(data("proc-fdinfo-io_uring.txt"))
+    check(ring["SqHead"] == 2011 and ring["CqTail"] == 2012 and ring["SqMask"] == 0x3FF
+          and ring["SqThread"] == -1 and "NAPI" not in ring and "CqOverflowList" not in ring,
+          "io_uring fdinfo read as %s" % ring)
     kv = labkit.key_values("herd mode=epoll workers=4 conns=200 wakeups_per_conn=1.10")
     check(kv == {"mode": "epoll", "workers": "4", "conns": "200", "wakeups_per_conn": "1.10"},
           "herd's line read as %s" % kv)
