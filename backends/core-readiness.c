@@ -9,7 +9,12 @@
  * Every socket is non-blocking.  A connection waits for one thing at a
  * time: input, or room to write the echo it could not finish.  While an
  * echo is pending it reads nothing more from that client: that is the
- * backpressure that keeps the server's memory bounded. */
+ * backpressure that keeps the server's memory bounded.  Every read lands
+ * in one buffer per loop, and is written back at once; only what the
+ * socket could not take is kept, in memory of the client's own, until it
+ * can.  So a client costs memory only while its reader is slower than
+ * its writer, idle or not: readiness lets the server read when there is
+ * something to read, into whatever buffer it likes. */
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -32,10 +37,10 @@
 struct conn {
 	bool open;
 	enum want want;
-	char *buf;      /* allocated at the first read: a client never reported
-			 * readable costs none (in spin, every client is read) */
-	size_t off;     /* first byte of the echo not yet written */
-	size_t len;     /* bytes of the echo not yet written */
+	char *pending;  /* the part of an echo the socket could not take: kept
+			 * until it can (WANT_WRITE); NULL otherwise */
+	size_t off;     /* first byte of it not yet written */
+	size_t len;     /* bytes of it not yet written */
 };
 
 /* --udp: the one UDP socket, also waiting for one thing at a time. */
@@ -69,6 +74,7 @@ static _Thread_local struct {
 	int sigfd;             /* readable while a stop signal is pending */
 	int udp_fd;            /* --udp, else -1 */
 	const struct mux *mux;
+	char *rbuf;            /* --bufsize: every read lands here */
 	struct conn *conns;    /* indexed by fd, nconns entries */
 	int nconns;
 	int nopen;             /* connections open in this loop */
@@ -94,6 +100,7 @@ void loop_init(int lfd, const struct mux *m)
 {
 	loop.lfd = lfd;
 	loop.mux = m;
+	loop.rbuf = xcalloc(1, opt.bufsize);
 	loop.sigfd = stop_signal_fd();
 	loop.waiting = -1;
 	loop.timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
@@ -116,17 +123,30 @@ void loop_init(int lfd, const struct mux *m)
 
 /* ---- A connection ---- */
 
-/* Write what is pending; -1 if the client is gone, else bytes still left. */
-static ssize_t conn_send_pending(int fd, struct conn *c)
+/* Write n bytes of buf; -1 if the client is gone, else how many went
+ * (0 when the socket has no room). */
+static ssize_t conn_write(int fd, const char *buf, size_t n)
 {
-	ssize_t done = write(fd, c->buf + c->off, c->len);
+	ssize_t done = write(fd, buf, n);
 
 	if (done < 0)
-		return errno == EAGAIN || errno == EINTR ? (ssize_t)c->len : -1;
+		return errno == EAGAIN || errno == EINTR ? 0 : -1;
 	count_echoed(done);
-	c->off += done;
-	c->len -= done;
-	return c->len;
+	return done;
+}
+
+/* Keep the rest of an echo the socket could not take, until it can. */
+static enum next conn_keep_pending(struct conn *c, const char *rest, size_t n)
+{
+	if (!(c->pending = malloc(n))) {
+		note("closed a client: no memory for the %zu bytes of its echo "
+		     "waiting for room", n);
+		return CLOSE;
+	}
+	memcpy(c->pending, rest, n);
+	c->off = 0;
+	c->len = n;
+	return SWITCH;
 }
 
 /* LAB: readable */
@@ -134,29 +154,34 @@ static ssize_t conn_send_pending(int fd, struct conn *c)
  * Only what the socket could not take waits for room to write. */
 static enum next conn_on_readable(int fd, struct conn *c)
 {
-	ssize_t n, left;
+	ssize_t n = read(fd, loop.rbuf, opt.bufsize), done;
 
-	if (!c->buf && !(c->buf = calloc(1, opt.bufsize))) {
-		client_refuse("no memory for its %zu-byte buffer", opt.bufsize);
-		return CLOSE;
-	}
-	n = read(fd, c->buf, opt.bufsize);
 	if (n < 0)
 		return errno == EAGAIN || errno == EINTR ? WAIT : CLOSE;
 	if (n == 0)  /* client done sending, and nothing of ours is pending */
 		return CLOSE;
-	c->off = 0;
-	c->len = n;
-	left = conn_send_pending(fd, c);
-	return left < 0 ? CLOSE : left > 0 ? SWITCH : AGAIN;
+	done = conn_write(fd, loop.rbuf, n);
+	if (done < 0)
+		return CLOSE;
+	if (done < n)
+		return conn_keep_pending(c, loop.rbuf + done, n - done);
+	return AGAIN;
 }
 /* LAB: end */
 
 static enum next conn_on_writable(int fd, struct conn *c)
 {
-	ssize_t left = conn_send_pending(fd, c);
+	ssize_t done = conn_write(fd, c->pending + c->off, c->len);
 
-	return left < 0 ? CLOSE : left > 0 ? WAIT : SWITCH;
+	if (done < 0)
+		return CLOSE;
+	c->off += done;
+	c->len -= done;
+	if (c->len > 0)
+		return WAIT;
+	free(c->pending);
+	c->pending = NULL;
+	return SWITCH;  /* echo done: read again */
 }
 
 static void loop_listen(void);
@@ -167,7 +192,7 @@ static void loop_close(int fd)
 	struct conn *c = &loop.conns[fd];
 
 	loop.mux->unwatch(fd);
-	free(c->buf);
+	free(c->pending);
 	*c = (struct conn){ 0 };
 	loop.nopen--;
 	client_close(fd);
@@ -474,6 +499,7 @@ void loop_close_all(void)
 		if (loop.conns[fd].open)
 			loop_close(fd);
 	free(loop.conns);
+	free(loop.rbuf);
 	free(loop.dgram.buf);
 	close(loop.sigfd);
 	close(loop.timerfd);

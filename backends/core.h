@@ -52,8 +52,11 @@ enum serves {
 
 /* What each client costs it beside its socket. */
 enum per_client {
-	PER_CLIENT_BUFFER,   /* a buffer while it has data (or from accept on) */
-	PER_CLIENT_NOTHING,  /* buffers come from a shared ring as data comes */
+	PER_CLIENT_BUFFER,   /* a buffer of its own: for its session, or from
+			      * accept on (a receive must name its buffer) */
+	PER_CLIENT_NOTHING,  /* reads land in a buffer, or a ring of them, that
+			      * all share; a client holds memory only for an
+			      * echo waiting for room */
 	PER_CLIENT_THREAD,   /* a thread, and a buffer */
 	PER_CLIENT_PROCESS,  /* a process, and a buffer */
 };

@@ -148,4 +148,5 @@ const struct backend backend = {
 	.idea = "level-triggered becomes edge-triggered",
 	.variant_of = "epoll",
 	.udp = true,
+	.per_client = PER_CLIENT_NOTHING,
 };

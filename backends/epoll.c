@@ -103,5 +103,6 @@ const struct backend backend = {
 	.beside = "poll",
 	.idea = "the caller's list becomes the kernel's list",
 	.udp = true,
+	.per_client = PER_CLIENT_NOTHING,
 };
 /* LAB: end */

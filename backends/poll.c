@@ -105,4 +105,5 @@ const struct backend backend = {
 	.beside = "select",
 	.idea = "bitmaps become an array",
 	.udp = true,
+	.per_client = PER_CLIENT_NOTHING,
 };

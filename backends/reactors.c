@@ -152,4 +152,5 @@ const struct backend backend = {
 	.workers = WORKERS_PER_CPU,
 	.reuseport = true,
 	.threads = true,
+	.per_client = PER_CLIENT_NOTHING,
 };

@@ -110,4 +110,5 @@ const struct backend backend = {
 	.udp = true,
 	.fd_limit = FD_SETSIZE,
 	.fd_limit_why = "select() cannot watch fds >= FD_SETSIZE",
+	.per_client = PER_CLIENT_NOTHING,
 };

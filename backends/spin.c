@@ -79,4 +79,5 @@ const struct backend backend = {
 	.order = 2,
 	.udp = true,
 	.busy = true,
+	.per_client = PER_CLIENT_NOTHING,
 };

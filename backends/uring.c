@@ -16,7 +16,8 @@
  * for networking: a multishot receive into buffers the kernel picks from a
  * shared ring, and completions taken only when the server asks.  Here each
  * receive names its buffer, so each client owns --bufsize bytes from
- * accept on, idle or not (the readiness loops allocate at the first read).
+ * accept on, idle or not (the readiness loops read every client into one
+ * buffer, when it has data).
  * Cost per enter: O(requests submitted and completed).  Limit: RLIMIT_NOFILE;
  * Linux 5.19, and io_uring allowed (kernel.io_uring_disabled, seccomp).
  * Used by: Seastar/ScyllaDB, TigerBeetle, tokio-uring, QEMU's block layer.
