@@ -394,9 +394,14 @@ class Server(suite.Server):
         if not self.alive():
             raise Fail(f"server died ({describe_status(self.proc.returncode)})")
 
-    def connect(self, timeout=IO_TIMEOUT_S):
+    def connect(self, timeout=IO_TIMEOUT_S, rcvbuf=None):
+        """A connected client; rcvbuf fixes its receive buffer (no
+        autotuning), so a server writing to a client that does not read
+        gets stuck after kilobytes rather than tens of megabytes."""
         sock = socket.socket(self.family, socket.SOCK_STREAM)
         sock.settimeout(timeout)
+        if rcvbuf:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
         try:
             sock.connect(self.addr)
         except OSError:
@@ -986,7 +991,7 @@ def case_reset(t):
     a = s.connect()
     flood(a, 64 * MiB)
     rst_close(a)
-    b = s.connect()
+    b = s.connect(rcvbuf=16 * KiB)
     close_in_close_wait(b, s.port)
     s.check_alive()
     c = s.connect()

@@ -1441,8 +1441,10 @@ def case_udp_all_lost():
     and the one line says so (N of N); it does not blame --duration, which
     was not given."""
     with UdpTestServer("drop", every=1) as srv:
-        run = loadgen("--udp", "--rate", 200, "--duration", 0.2, "--warmup", 0, "--timeout",
-                      0.2, "--json", srv.target)
+        # One datagram in flight: each lost one holds the next for --timeout,
+        # so the 20 scheduled take 20 x 0.05 s.
+        run = loadgen("--udp", "--rate", 100, "--duration", 0.2, "--warmup", 0, "--timeout",
+                      0.05, "--json", srv.target)
     got = run.json()
     n = got["lost"]
     check(n > 0 and got["messages"] == 0, "messages %d, lost %d" % (got["messages"], n))
@@ -1453,7 +1455,7 @@ def case_udp_all_lost():
     check(got["errors"] == 0 and got["error"] is None, "errors %d, error %r"
           % (got["errors"], got["error"]))
     with UdpTestServer("drop", every=1) as srv:
-        run = loadgen("--udp", "--requests", 5, "--timeout", 0.2, srv.target)
+        run = loadgen("--udp", "--requests", 5, "--timeout", 0.05, srv.target)
     lines = run.said()
     check(run.rc == 1 and len(lines) == 1 and "5 of 5" in lines[0] and
           "--duration" not in lines[0], "--requests 5: exit %d, stderr %r" % (run.rc, lines))
