@@ -322,6 +322,38 @@ def tree_pids(pid):
     return found
 
 
+def tree_fds(pid):
+    """Open fds held by pid and its descendants (a process that ends while
+    they are counted holds none)."""
+    held = 0
+    for p in tree_pids(pid):
+        try:
+            held += len(os.listdir("/proc/%d/fd" % p))
+        except OSError:
+            continue
+    return held
+
+
+def let_go(pid, port, fds, timeout):
+    """Wait until the server pid has let go of its clients on port: no
+    socket there in SYN_RECV (a handshake whose last ACK the kernel has not
+    yet taken), ESTABLISHED or CLOSE_WAIT (the FIN was answered, or an RST
+    came) and its processes hold `fds` fds again (it closed the socket
+    after its error, or the process that held it ended); or until pid has
+    ended, or timeout seconds.  An RST comes during a server's write, before
+    the call that fails: a wait for ss alone ends before that call."""
+    deadline = time.monotonic() + timeout
+    # ss first: a socket that leaves those states has been accepted, so the
+    # count that follows sees its fd (the other order misses a client that
+    # is accepted and reset between the two looks)
+    while time.monotonic() < deadline and os.path.exists("/proc/%d/fd" % pid) and (
+            ss_sockets(subprocess.run(
+                ["ss", "-tn", "state", "syn-recv", "state", "established",
+                 "state", "close-wait", "sport", "=", ":%d" % port],
+                capture_output=True, text=True).stdout) or tree_fds(pid) > fds):
+        time.sleep(0.02)
+
+
 def run_and_wait(pid, tree=True):
     """(seconds on a CPU, seconds waiting for one, threads) of pid's live
     threads, and its live descendants' with tree: what the scheduler says

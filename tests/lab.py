@@ -182,7 +182,38 @@ def parse_proc():
           "herd's line read as %s" % kv)
 
 
-PARSERS = [parse_strace_layouts, parse_strace_split_calls, parse_strace_select,
+def parse_let_go():
+    """labkit.let_go waits for the server to close the connection it holds
+    after an RST, not only for the RST: a child that answers a closed
+    client (drawing the RST) and closes its socket 0.5 s later."""
+    import socket
+    child = subprocess.Popen([sys.executable, "-c", (
+        "import socket, sys, time\n"
+        "l = socket.create_server(('127.0.0.1', 0))\n"
+        "print(l.getsockname()[1], flush=True)\n"
+        "c, _ = l.accept()\n"
+        "while c.recv(64): pass\n"
+        "c.send(b'late')\n"
+        "time.sleep(0.5)\n"
+        "c.close()\n"
+        "time.sleep(10)\n")], stdout=subprocess.PIPE, text=True)
+    try:
+        port = int(child.stdout.readline())
+        held = labkit.tree_fds(child.pid)
+        with socket.create_connection(("127.0.0.1", port)) as sock:
+            sock.send(b"request")
+        start = time.monotonic()
+        labkit.let_go(child.pid, port, held, timeout=3)
+        waited = time.monotonic() - start
+        check(0.4 < waited < 2.5 and labkit.tree_fds(child.pid) == held,
+              "let_go returned after %.2f s with %d fds held (%d before the client)"
+              % (waited, labkit.tree_fds(child.pid), held))
+    finally:
+        child.kill()
+        child.wait()
+
+
+PARSERS = [parse_let_go, parse_strace_layouts, parse_strace_split_calls, parse_strace_select,
            parse_strace_summary, parse_ss_listener, parse_ss_info, parse_proc]
 
 
