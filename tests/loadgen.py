@@ -887,6 +887,33 @@ def case_server_pid_fork():
           "for the %d measured messages" % (cpu, burned, got["messages"]))
 
 
+def case_own_wait_not_a_neighbour():
+    """loadgen's run-queue wait is the wait its workers had behind other
+    tasks, not behind its own sampling thread: against a fork server of
+    1000 children, loadgen alone on one CPU and the server on the other,
+    sampling their memory made the worker wait 48-52% of the window, and
+    the run was called disturbed whatever the neighbours did."""
+    if len(os.sched_getaffinity(0)) < 2:
+        raise CaseSkipped("needs 2 CPUs: the server on one, loadgen alone on the other")
+    server_cpu, loadgen_cpu = sorted(os.sched_getaffinity(0))[:2]
+    path = os.path.join(BINDIR, "echo-fork")
+    check(os.path.exists(path), "%s is not built" % path)
+    with suite.Server("echo-fork", cpu=server_cpu, path=path, plan=None, nofile=4096,
+                      args=("--backlog", 2048)) as srv:
+        run = loadgen("--conns", 1000, "--duration", 1, "--warmup", 0.5, "--json",
+                      "--server-pid", srv.pid, "127.0.0.1:%d" % srv.port,
+                      preexec=lambda: os.sched_setaffinity(0, {loadgen_cpu}))
+    expect_ok(run)
+    got = run.json()
+    wait = got["loadgen_cpu"]["runq_wait_s"] / got["measured_s"] * 100
+    steal = (got.get("host") or {}).get("steal_pct") or 0
+    if wait >= 10 and steal >= 5:
+        raise CaseSkipped("the host lost %.0f%% of its CPU time to steal: rerun on a quieter "
+                          "machine" % steal)
+    check(wait < 10, "loadgen waited %.1f%% of the window for its CPU, with nothing else "
+          "on it" % wait)
+
+
 def case_loadgen_cpu_pct():
     """loadgen's own CPU as a share of the measured wall time, so that a
     client-bound run can be told from a server-bound one."""
@@ -1713,6 +1740,7 @@ CASES = {
     "server-pid": case_server_pid,
     "server-pid-fork": case_server_pid_fork,
     "loadgen-cpu-pct": case_loadgen_cpu_pct,
+    "own-wait-not-a-neighbour": case_own_wait_not_a_neighbour,
     "loadgen-own-rss": case_loadgen_own_rss,
     "server-pss-fork": case_server_pss_fork,
     "server-syscalls": case_server_syscalls,

@@ -467,13 +467,22 @@ static const struct task_wait *task_then(const struct runq_sample *then, size_t 
 
 double acct_runq_wait_s(const struct runq_sample *then, const struct runq_sample *now)
 {
-	unsigned long long sum = 0;
+	return acct_runq_wait_but_s(then, now, 0);
+}
+
+double acct_runq_wait_but_s(const struct runq_sample *then, const struct runq_sample *now,
+			    pid_t own)
+{
+	unsigned long long waited = 0, own_ran = 0;
 	size_t j = 0;
 	for (size_t i = 0; i < now->n; i++) {
-		const struct task_wait *was = task_then(then, &j, &now->tasks[i]);
-		sum += since(now->tasks[i].wait_ns, was ? was->wait_ns : 0);
+		const struct task_wait *t = &now->tasks[i], *was = task_then(then, &j, t);
+		if (t->tid == own)
+			own_ran = since(t->run_ns, was ? was->run_ns : 0);
+		else
+			waited += since(t->wait_ns, was ? was->wait_ns : 0);
 	}
-	return (double)sum / 1e9;
+	return waited > own_ran ? (double)(waited - own_ran) / 1e9 : 0.0;
 }
 
 unsigned acct_runq_tasks_ran(const struct runq_sample *then, const struct runq_sample *now)

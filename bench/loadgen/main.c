@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #define RSS_SAMPLE_NS     (250 * 1000000ull)
+#define RSS_SAMPLE_COST   50    /* or sample memory 1/50 of the time at most */
 #define PROGRESS_NS       NS_PER_S
 
 /* Shared with the workers, and with on_sigint(). */
@@ -124,7 +125,11 @@ static void sample_run(struct sampler *m, const struct schedule *s)
 		}
 		if (m->have_server && now >= next_rss) {
 			sample_memory(m);
-			next_rss = now + RSS_SAMPLE_NS;
+			/* PSS reads every process's smaps: of a thousand
+			 * processes that is tens of ms of loadgen's CPU */
+			uint64_t took = now_ns() - now;
+			next_rss = now + (took * RSS_SAMPLE_COST > RSS_SAMPLE_NS ?
+					  took * RSS_SAMPLE_COST : RSS_SAMPLE_NS);
 		}
 		if (m->progress && now >= next_progress) {
 			show_progress(m, s, now);
@@ -148,15 +153,16 @@ static void cpu_delta(struct cpu_times *out, const struct cpu_times *start)
 	out->sys_s -= start->sys_s;
 }
 
-/* Seconds waited for a CPU since the start's sample; -1 if either
- * sample failed.  *ran (if given): how many tasks ran meanwhile, -1 if
- * unknown.  Frees the start's. */
+/* Seconds waited for a CPU since the start's sample, by every task but
+ * `own` and less the time it ran (0: every task); -1 if either sample
+ * failed.  *ran (if given): how many tasks ran meanwhile, -1 if unknown.
+ * Frees the start's. */
 static double waited(struct runq_sample *start, bool have_start, pid_t pid, bool tree,
-		     int *ran)
+		     pid_t own, int *ran)
 {
 	struct runq_sample end = { 0 };
 	bool have = have_start && acct_runq_sample(pid, tree, &end);
-	double s = have ? acct_runq_wait_s(start, &end) : -1;
+	double s = have ? acct_runq_wait_but_s(start, &end, own) : -1;
 	if (ran)
 		*ran = have ? (int)acct_runq_tasks_ran(start, &end) : -1;
 	acct_runq_sample_free(&end);
@@ -179,9 +185,13 @@ static void measure_end(struct sampler *m, struct results *r)
 		r->server_peak_rss_kib = m->server_peak_rss_kib;
 		r->server_peak_pss_kib = m->server_peak_pss_kib;
 	}
-	r->self_runq_wait_s = waited(&m->self_waits, m->have_self_waits, getpid(), false, NULL);
+	/* the workers' wait: this thread's is not the load's, and the
+	 * workers' behind it is loadgen's own cost (its memory samples of a
+	 * big server tree) */
+	r->self_runq_wait_s = waited(&m->self_waits, m->have_self_waits, getpid(), false,
+				     getpid(), NULL);
 	r->server_runq_wait_s = waited(&m->server_waits, m->have_server_waits && r->have_server,
-				       m->opt->server_pid, true, &r->server_tasks_ran);
+				       m->opt->server_pid, true, 0, &r->server_tasks_ran);
 	r->server_cpus = r->have_server ? acct_cpus_allowed(m->opt->server_pid) : -1;
 	struct host_ticks host_end;
 	if (m->have_host && acct_host_ticks(&host_end))
