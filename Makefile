@@ -90,6 +90,28 @@ $(BIN)/ref/echo-libuv: $(BUILD)/bench/ref/echo-libuv.o
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ -luv
 
+# The io_uring ablation (bench/README.md): each io_uring backend with the
+# other's ring setup flags, one line changed, as bin/abl/echo-NAME.
+URING_FLAGS := IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN
+ABLATION    := $(BIN)/abl/echo-uring-flags $(BIN)/abl/echo-ms-noflags
+ablation: $(ABLATION)
+
+$(BUILD)/abl/uring-flags.c: backends/uring.c
+	@mkdir -p $(@D)
+	$(Q)sed 's/ring_init(lfd, 0,/ring_init(lfd, $(URING_FLAGS),/' $< >$@
+	$(Q)! cmp -s $< $@ || { echo "$<: no ring_init(lfd, 0, ...) to change" >&2; rm $@; exit 1; }
+
+$(BUILD)/abl/ms-noflags.c: backends/uring-multishot.c
+	@mkdir -p $(@D)
+	$(Q)sed 's/ring_init(lfd, $(URING_FLAGS),/ring_init(lfd, 0,/' $< >$@
+	$(Q)! cmp -s $< $@ || { echo "$<: no ring_init(lfd, $(URING_FLAGS), ...) to change" >&2; rm $@; exit 1; }
+
+$(BIN)/abl/echo-%: $(BUILD)/abl/%.c $(CORE_OBJS)
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  CC+LD   $@")
+	$(Q)$(CC) $(CPPFLAGS) -Ibackends -DBACKEND_NAME='"$*"' $(filter-out -MMD -MP,$(CFLAGS)) \
+		$(LDFLAGS) -o $@ $< $(CORE_OBJS) $(LDLIBS)
+
 # A backend's name is its file's name: a copy of a file is a new backend.
 $(BUILD)/backends/%.o: CPPFLAGS += -DBACKEND_NAME='"$(*F)"'
 
@@ -149,7 +171,7 @@ print-core-objs:
 clean:
 	rm -rf bin build
 
-.PHONY: all test lab soak bench bench-full print-cc print-backends print-core-objs ref clean
+.PHONY: all test lab soak bench bench-full print-cc print-backends print-core-objs ref ablation clean
 .SECONDARY:
 
 -include $(wildcard $(BUILD)/backends/*.d $(BUILD)/bench/loadgen/*.d $(BUILD)/bench/tools/*.d $(BUILD)/bench/ref/*.d)

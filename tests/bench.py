@@ -17,6 +17,7 @@ import argparse
 import csv
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -309,9 +310,59 @@ def disturbed_rule(tmp):
             settings, not want, want))
 
 
+def kernel_split(tmp):
+    """bench/kernel-split on one short round: a row per layer and a total,
+    the layers of one round adding up to its total, the TCP path found in
+    every server's samples, the command that reproduces it."""
+    if not shutil.which("perf"):
+        raise suite.Skipped("no perf (apt-get install linux-perf)")
+    servers = ["epoll", "uring-multishot"]
+    done = subprocess.run([os.path.join(ROOT, "bench", "kernel-split"), "--servers",
+                           ",".join(servers), "--rounds", "1", "--duration", "1"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    if "io_uring is unavailable" in done.stderr:
+        raise suite.Skipped(done.stderr.strip().splitlines()[-1])
+    check(done.returncode == 0, "exit %d: %s" % (done.returncode, done.stderr.strip()[-300:]))
+    rows = {}
+    for line in done.stdout.splitlines():
+        if line.startswith("#") or line.startswith("layer"):
+            continue
+        name, *cells = re.split(r"\s{2,}", line.strip())
+        rows[name] = [float(c.split()[0]) for c in cells]
+    check("total" in rows and "tcp/ip" in rows, "no total or tcp/ip row in:\n" + done.stdout)
+    for i, server in enumerate(servers):
+        parts = sum(v[i] for name, v in rows.items() if name != "total")
+        check(abs(parts - rows["total"][i]) <= 0.01 * len(rows) + 0.005 * rows["total"][i],
+              "%s: layers add up to %.2f, total %.2f" % (server, parts, rows["total"][i]))
+        check(rows["tcp/ip"][i] > 0, "%s: no sample in the TCP path" % server)
+    check(rows["epoll"][0] > 0 and rows["io_uring"][1] > 0 and rows["epoll"][1] == 0,
+          "each server's mechanism in its own row: %s" % rows)
+    check("# command: bench/kernel-split --servers epoll,uring-multishot" in done.stdout,
+          "no command line in:\n" + done.stdout)
+
+
+def ablation(tmp):
+    """make ablation: each io_uring backend with the other's setup flags,
+    its source one line away from the backend's, built and named for it."""
+    done = subprocess.run(["make", "-s", "--no-print-directory", "ablation"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    check(done.returncode == 0, "make ablation: %s" % done.stderr.strip()[-300:])
+    for name, backend in (("uring-flags", "uring"), ("ms-noflags", "uring-multishot")):
+        ours = open(os.path.join(ROOT, "backends", backend + ".c")).read().splitlines()
+        theirs = open(os.path.join(ROOT, "build", "abl", name + ".c")).read().splitlines()
+        changed = [(a, b) for a, b in zip(ours, theirs) if a != b]
+        check(len(ours) == len(theirs) and len(changed) == 1 and "ring_init" in changed[0][0],
+              "build/abl/%s.c is not backends/%s.c with its ring_init line changed: %s"
+              % (name, backend, changed))
+        said = subprocess.run([os.path.join(ROOT, "bin", "abl", "echo-" + name), "--describe"],
+                              capture_output=True, text=True, timeout=10).stdout
+        check("name=%s\n" % name in said, "bin/abl/echo-%s --describe: %r" % (name, said[:80]))
+
+
 CASES = {"missing-gnuplot": missing_gnuplot, "server-problem": server_problem,
          "hyperfine-failure": hyperfine_failure,
-         "report-cells": report_cells, "disturbed-rule": disturbed_rule, "smoke": smoke}
+         "report-cells": report_cells, "disturbed-rule": disturbed_rule, "kernel-split": kernel_split,
+         "ablation": ablation, "smoke": smoke}
 
 
 def main():
