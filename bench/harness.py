@@ -225,6 +225,22 @@ def run_suite(cmd):
             continue
 
 
+def new_results_dir(root, started, host):
+    """root/<UTC date and time>-<host>, made; -2, -3, ... after it when a
+    run of the same minute has it already (two short runs in one minute
+    must not write into one directory)."""
+    base = os.path.join(root, "%s-%s" % (started.strftime("%Y-%m-%dT%H%MZ"), host))
+    os.makedirs(root, exist_ok=True)
+    for n in range(1, 1000):
+        out = base if n == 1 else "%s-%d" % (base, n)
+        try:
+            os.mkdir(out)
+            return out
+        except FileExistsError:
+            continue
+    sys.exit("bench: %s-2 to -999 exist already" % base)
+
+
 def main():
     signal.signal(signal.SIGINT, on_stop)
     signal.signal(signal.SIGTERM, on_stop)
@@ -233,9 +249,7 @@ def main():
         print("bench: WARNING: only one CPU: the server and the load generator share it, "
               "so every figure measures both of them together", file=sys.stderr)
     started = datetime.datetime.now(datetime.timezone.utc)
-    name = "%s-%s" % (started.strftime("%Y-%m-%dT%H%MZ"), socket.gethostname())
-    out = os.path.join(s["results"], name)
-    os.makedirs(out, exist_ok=True)
+    out = new_results_dir(s["results"], started, socket.gethostname())
     write_env(os.path.join(out, "env.txt"), s, started)
     print("bench: %s, %d repeats of %g s, backends %s -> %s" % (
         "full" if s["full"] else "quick", s["repeat"], s["duration"],

@@ -310,6 +310,19 @@ def disturbed_rule(tmp):
             settings, not want, want))
 
 
+def results_dirs(tmp):
+    """Two runs started in one minute get a directory each (the second
+    used to write into the first's)."""
+    sys.path.insert(0, os.path.join(ROOT, "bench"))
+    import datetime
+    import harness
+    started = datetime.datetime(2026, 1, 2, 3, 4, 5, tzinfo=datetime.timezone.utc)
+    made = [harness.new_results_dir(tmp, started, "h") for _ in range(3)]
+    check([os.path.basename(d) for d in made] ==
+          ["2026-01-02T0304Z-h", "2026-01-02T0304Z-h-2", "2026-01-02T0304Z-h-3"]
+          and all(os.path.isdir(d) for d in made), "directories made: %s" % made)
+
+
 def kernel_split(tmp):
     """bench/kernel-split on one short round: a row per layer and a total,
     the layers of one round adding up to its total, the TCP path found in
@@ -362,6 +375,7 @@ def ablation(tmp):
 CASES = {"missing-gnuplot": missing_gnuplot, "server-problem": server_problem,
          "hyperfine-failure": hyperfine_failure,
          "report-cells": report_cells, "disturbed-rule": disturbed_rule, "kernel-split": kernel_split,
+         "results-dirs": results_dirs,
          "ablation": ablation, "smoke": smoke}
 
 
