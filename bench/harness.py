@@ -297,7 +297,7 @@ def main():
     if os.path.islink(latest) or not os.path.exists(latest):
         if os.path.islink(latest):
             os.unlink(latest)
-        os.symlink(name, latest)
+        os.symlink(os.path.basename(out), latest)
     subprocess.run([os.path.join(here, "report"), out], check=True)
 
 
