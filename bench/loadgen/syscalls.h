@@ -22,8 +22,9 @@ struct syscall_counts {
 /* The counters: one per task of the server's tree and per event. */
 struct syscall_counters {
 	unsigned nevents;                       /* 1 (every call) + the names */
-	unsigned long long event_id[SYSCALL_NAMES_MAX + 1];
+	unsigned long long event_id;            /* raw_syscalls:sys_enter */
 	const char *event_name[SYSCALL_NAMES_MAX + 1];
+	char filter[SYSCALL_NAMES_MAX + 1][24]; /* "id == N"; [0] unused */
 	int *fds;                               /* ntasks x nevents */
 	size_t ntasks;
 };
