@@ -49,6 +49,7 @@ struct sampler {
 	bool have_server;
 	long server_peak_rss_kib, server_peak_pss_kib;  /* pss -1: unknown */
 	struct syscall_counters syscalls;               /* --server-syscalls */
+	uint64_t counted_from;          /* messages done when they were turned on */
 	struct hist *merged;            /* scratch for the progress p99 */
 };
 
@@ -59,13 +60,21 @@ static void on_sigint(int sig)
 }
 
 /* One line, rewritten in place: elapsed, msgs/s since warmup, p99. */
-static void show_progress(struct sampler *m, const struct schedule *s, uint64_t now)
+/* Measured messages the workers have done so far. */
+static uint64_t messages_done(const struct sampler *m)
 {
 	uint64_t done = 0;
+	for (unsigned i = 0; i < m->opt->threads; i++)
+		done += atomic_load_explicit(&m->workers[i].done_msgs, memory_order_relaxed);
+	return done;
+}
+
+static void show_progress(struct sampler *m, const struct schedule *s, uint64_t now)
+{
+	uint64_t done = messages_done(m);
 	hist_init(m->merged);
 	for (unsigned i = 0; i < m->opt->threads; i++) {
 		struct worker *w = &m->workers[i];
-		done += atomic_load_explicit(&w->done_msgs, memory_order_relaxed);
 		pthread_mutex_lock(&w->snapshot_lock);
 		hist_merge(m->merged, w->snapshot);
 		pthread_mutex_unlock(&w->snapshot_lock);
@@ -102,7 +111,10 @@ static void measure_start(struct sampler *m)
 		m->have_server = acct_tree_cpu(m->opt->server_pid, &m->server_start);
 		sample_memory(m);
 	}
+	/* the calls are counted from here, a few ms into the window: they are
+	 * divided by the messages done from here on, not by all of it */
 	syscalls_counters_enable(&m->syscalls, true);
+	m->counted_from = messages_done(m);
 	m->have_self_waits = acct_runq_sample(getpid(), false, &m->self_waits);
 	m->have_server_waits = m->have_server &&
 			       acct_runq_sample(m->opt->server_pid, true, &m->server_waits);
@@ -394,6 +406,9 @@ static int run_load(const struct options *opt)
 		fprintf(stderr, "loadgen: %s\n", setup_error);
 	} else {
 		gather(&results, m.workers, opt->threads);
+		/* on until after the last reply: every message from then on */
+		results.syscalls.messages = results.messages > m.counted_from ?
+					    results.messages - m.counted_from : 0;
 		measured_interval(&results, m.workers, opt->threads, &team.sched);
 		report_add_warnings(&results, false);
 		status = print_all(opt, &results);

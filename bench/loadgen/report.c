@@ -178,7 +178,7 @@ static uint64_t other_calls(const struct syscall_counts *s)
 static void human_syscalls(FILE *out, const struct results *r)
 {
 	const struct syscall_counts *s = &r->syscalls;
-	double n = r->messages ? (double)r->messages : 1;
+	double n = s->messages ? (double)s->messages : 1;
 	if (!s->have)
 		return;
 	fprintf(out, "  syscalls server %.2f per message:", (double)s->total / n);
@@ -358,8 +358,9 @@ static void json_syscalls(FILE *out, const struct results *r)
 		fputs("null", out);
 		return;
 	}
-	fprintf(out, "{\"total\": %llu", (unsigned long long)s->total);
-	json_member(out, "per_msg", r->messages ? (double)s->total / (double)r->messages : NAN, 3);
+	fprintf(out, "{\"total\": %llu, \"messages\": %llu", (unsigned long long)s->total,
+		(unsigned long long)s->messages);
+	json_member(out, "per_msg", s->messages ? (double)s->total / (double)s->messages : NAN, 3);
 	fputs(", \"calls\": {", out);
 	const char *sep = "";
 	for (unsigned i = 0; i < s->n; i++) {

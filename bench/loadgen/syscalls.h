@@ -13,6 +13,7 @@
  * this kernel's tracepoints; "other" is total minus the named ones. */
 struct syscall_counts {
 	bool have;
+	uint64_t messages;                      /* done while they counted */
 	uint64_t total;
 	unsigned n;                             /* names with a counter */
 	const char *name[SYSCALL_NAMES_MAX];
