@@ -465,13 +465,8 @@ static const struct task_wait *task_then(const struct runq_sample *then, size_t 
 	return *j < then->n && then->tasks[*j].tid == t->tid ? &then->tasks[*j] : NULL;
 }
 
-double acct_runq_wait_s(const struct runq_sample *then, const struct runq_sample *now)
-{
-	return acct_runq_wait_but_s(then, now, 0);
-}
-
-double acct_runq_wait_but_s(const struct runq_sample *then, const struct runq_sample *now,
-			    pid_t own)
+double acct_runq_wait_s(const struct runq_sample *then, const struct runq_sample *now,
+			pid_t own)
 {
 	unsigned long long waited = 0, own_ran = 0;
 	size_t j = 0;

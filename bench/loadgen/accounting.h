@@ -44,14 +44,13 @@ struct runq_sample {
 /* The threads of this process (tree false) or of the server's whole tree;
  * false if none could be read. */
 bool acct_runq_sample(pid_t pid, bool tree, struct runq_sample *s);
-/* Seconds waited from then to now by the tasks alive now: see accounting.c
- * for those that began or ended in between. */
-double acct_runq_wait_s(const struct runq_sample *then, const struct runq_sample *now);
-/* As acct_runq_wait_s, for the tasks but `own`, less the time `own` ran
- * meanwhile: loadgen's workers, less what they can have waited behind its
- * sampling thread (its own cost, not a neighbour's); 0 at least. */
-double acct_runq_wait_but_s(const struct runq_sample *then, const struct runq_sample *now,
-			    pid_t own);
+/* Seconds waited from then to now by the tasks alive now (see accounting.c
+ * for those that began or ended in between), but `own` (0: none), and less
+ * the time `own` ran meanwhile: loadgen's workers, less what they can have
+ * waited behind its sampling thread (its own cost, not a neighbour's); 0 at
+ * least. */
+double acct_runq_wait_s(const struct runq_sample *then, const struct runq_sample *now,
+			pid_t own);
 /* How many of the tasks alive now ran on a CPU since then. */
 unsigned acct_runq_tasks_ran(const struct runq_sample *then, const struct runq_sample *now);
 /* The CPUs pid may run on (its affinity); -1 if unknown. */

@@ -174,7 +174,7 @@ static double waited(struct runq_sample *start, bool have_start, pid_t pid, bool
 {
 	struct runq_sample end = { 0 };
 	bool have = have_start && acct_runq_sample(pid, tree, &end);
-	double s = have ? acct_runq_wait_but_s(start, &end, own) : -1;
+	double s = have ? acct_runq_wait_s(start, &end, own) : -1;
 	if (ran)
 		*ran = have ? (int)acct_runq_tasks_ran(start, &end) : -1;
 	acct_runq_sample_free(&end);
