@@ -79,6 +79,12 @@ def serves(backend):
 BACKENDS = makefile_backends()
 
 
+def epoll_and_completion():
+    """epoll and every completion backend (--describe family=completion):
+    the servers that kernel-split and idle-memory compare by default."""
+    return ["epoll"] + [b for b in BACKENDS if describe(b).get("family") == "completion"]
+
+
 def idle_backends(backends, full):
     """The C10K comparison is between ways of waiting on many fds: the
     quick run takes the classic readiness APIs (select, poll, epoll: family
