@@ -41,7 +41,7 @@ CSV_ADDED = ["requested_rate", "kept_up", "lost", "loadgen_cpu_pct", "server_pea
 PROBE_BYTES = 1
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import suite  # noqa: E402
-from suite import ROOT, Fail as CaseFailed, Skipped as CaseSkipped, check  # noqa: E402
+from suite import Fail as CaseFailed, Skipped as CaseSkipped, check  # noqa: E402
 
 # Every backend the Makefile builds (every backends/*.c but the core's).
 BACKENDS = suite.backends()
